@@ -35,6 +35,13 @@ CONN_PHI_CUTOFF = 0.15
 METRIC_NAMES = ("sad", "mse", "grad", "conn", "fgr_mse")
 
 
+def to_uint8(x):
+    """Float image in [0, 1] (clipped) -> uint8, rounding half up like ``dataset.io``'s writers,
+    so a matte scored in memory equals the same matte written to and read from an 8-bit PNG."""
+    x = np.asarray(x, dtype=np.float32)
+    return (np.clip(x, 0, 1) * np.float32(255) + np.float32(0.5)).astype(np.uint8)
+
+
 def _check_matte(name, x, shape=None, channels=None):
     if not isinstance(x, np.ndarray) or x.dtype != np.uint8:
         raise ValueError(f"{name} must be a uint8 numpy array (8-bit values 0..255), "

@@ -1,0 +1,455 @@
+"""Score BGMv2 on PhotoMatte85 with the official matting metrics (SAD, MSE, Grad, Conn, fgr MSE).
+
+Two modes:
+
+* run a model and score it (ground truth composited over backgrounds by a seeded protocol):
+
+      python eval.py --model-path M.pdparams --data-path PhotoMatte85 --bgr-path backgrounds/valid \\
+          [--backbone resnet50 --model-type mattingrefine --refine-mode sampling] \\
+          [--protocol bgmv2|native --size 2048 --seed 0] [--output-dir output/eval --save-pred]
+
+* score saved predictions (``P/pha`` and ``P/fgr`` with the ground truth's file names):
+
+      python eval.py --pred-dir P --data-path PhotoMatte85 --output-json results.json
+
+``--data-path`` holds ``pha/``, ``fgr/`` and optionally ``trimap/`` with the same file names;
+missing trimaps are made from the ground truth (``dataset.trimap``, paper protocol). The
+metrics are those of the official MATLAB benchmark (``model.metrics``); JSON and CSV hold
+its raw units, the printed table the units the papers print (stated in its header).
+
+Protocols (model mode), each image ``i`` (sorted by name) draws from its own generator
+``np.random.default_rng([seed, i])``, so its numbers do not depend on the other images:
+
+* ``bgmv2`` (default): the BGMv2 validation protocol. A background is picked uniformly from
+  the sorted ``--bgr-path`` images; pha/fgr go through
+  ``PairRandomAffineAndResize((size, size), degrees=(-5, 5), translate=(0.1, 0.1), scale=(0.3, 1),
+  shear=(-5, 5))`` and the background through ``RandomAffineAndResize((size, size), degrees=(-5, 5),
+  translate=(0.1, 0.1), scale=(1, 1.2), shear=(-5, 5))``. Trimaps are always made from the
+  transformed ground truth (a given ``trimap/`` does not survive the warp).
+* ``native``: the image keeps its size; the picked background is scaled to cover it and
+  centre-cropped. The model input is padded (edge replication) to a multiple of 4 and the
+  output cropped back, so predictions have the ground truth's size; the metrics then crop
+  to a multiple of 4 like the benchmark does. Given trimaps are used.
+
+The ground truth is quantised to 8 bits before scoring, exactly as ``--save-pred`` writes it
+(``OUT/gt/{pha,fgr,trimap}``, beside ``OUT/pred/{pha,fgr}``), so the official
+``benchmark.m OUT/gt OUT/pred`` and ``eval.py --pred-dir OUT/pred --data-path OUT/gt`` score
+the same files to the same numbers.
+"""
+import argparse
+import csv
+import io
+import json
+import os
+import tempfile
+
+import cv2
+import numpy as np
+import paddle
+import yaml
+from tqdm import tqdm
+
+from dataset.io import IMAGE_EXTENSIONS, list_images, read_alpha, read_image, write_alpha, write_image
+from dataset.trimap import make_trimap
+from model import BACKBONES, REFINE_MODES, MattingBase, MattingRefine
+from model.metrics import METRIC_NAMES, evaluate_image, to_uint8
+
+RESULT_FILES = ("results.json", "results.csv")
+
+# (header, factor from the official raw unit to the printed unit)
+PRINTED_UNITS = {
+    "sad": ("SAD /1e3", 1.0),       # official value is already divided by 1000
+    "mse": ("MSE x1e3", 1e3),
+    "grad": ("Grad /1e3", 1e-3),
+    "conn": ("Conn /1e3", 1e-3),
+    "fgr_mse": ("fgr MSE x1e3", 1e3),
+}
+
+
+class EvalError(Exception):
+    """A problem with the user's inputs: reported as one line naming the file or option."""
+
+
+# ------------------------------------------------------------------ command line
+def build_parser():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    p.add_argument("--config", help="YAML file of option defaults (keys are option names, e.g. "
+                                    "bgr_path: ...); command-line options override it")
+    p.add_argument("--data-path", help="ground-truth folder with pha/, fgr/ and optional trimap/")
+    src = p.add_argument_group("what to score (one of)")
+    src.add_argument("--model-path", help="model weights (.pdparams) to run and score")
+    src.add_argument("--pred-dir", help="saved predictions: pha/ and fgr/ named like the ground truth")
+
+    model = p.add_argument_group("model (with --model-path)")
+    model.add_argument("--model-type", default="mattingrefine", choices=("mattingbase", "mattingrefine"))
+    model.add_argument("--backbone", default="resnet50", choices=BACKBONES)
+    model.add_argument("--backbone-scale", type=float, default=0.25)
+    model.add_argument("--refine-mode", default="sampling", choices=REFINE_MODES)
+    model.add_argument("--refine-sample-pixels", type=int, default=80_000)
+    model.add_argument("--refine-threshold", type=float, default=0.1)
+    model.add_argument("--device", help="paddle device, e.g. cpu or gpu:0 (default: paddle's default)")
+
+    proto = p.add_argument_group("composition protocol (with --model-path)")
+    proto.add_argument("--bgr-path", help="folder of background images (e.g. backgrounds/valid)")
+    proto.add_argument("--protocol", default="bgmv2", choices=("bgmv2", "native"),
+                       help="bgmv2: seeded validation augmentation at --size; native: plain composite")
+    proto.add_argument("--size", type=int, default=2048, help="output size of the bgmv2 protocol")
+    proto.add_argument("--seed", type=int, default=0)
+    proto.add_argument("--num-images", type=int, help="score only the first N images (sorted by name)")
+
+    out = p.add_argument_group("output")
+    out.add_argument("--output-dir", help="folder for results.csv / results.json (and predictions with "
+                                          "--save-pred); default output/eval in model mode")
+    out.add_argument("--output-json", help="also write the JSON results to this file")
+    out.add_argument("--save-pred", action="store_true",
+                     help="write OUT/pred/{pha,fgr} and the scored ground truth OUT/gt/{pha,fgr,trimap}")
+    out.add_argument("--overwrite", action="store_true", help="replace existing result files")
+    return p
+
+
+def parse_args(argv=None):
+    parser = build_parser()
+    known, _ = parser.parse_known_args(argv)
+    if known.config:
+        parser.set_defaults(**load_config(known.config, parser))
+    args = parser.parse_args(argv)
+    if bool(args.model_path) == bool(args.pred_dir):
+        parser.error("give exactly one of --model-path (run a model) or --pred-dir (score saved predictions)")
+    if not args.data_path:
+        parser.error("--data-path is required")
+    if args.model_path:
+        if not args.bgr_path:
+            parser.error("--bgr-path (folder of backgrounds to composite over) is required with --model-path")
+        if args.output_dir is None:
+            args.output_dir = os.path.join("output", "eval")
+    elif args.save_pred:
+        parser.error("--save-pred needs --model-path")
+    if args.size <= 0 or args.size % 4:
+        parser.error(f"--size must be a positive multiple of 4, got {args.size}")
+    if args.num_images is not None and args.num_images <= 0:
+        parser.error(f"--num-images must be positive, got {args.num_images}")
+    return args
+
+
+def load_config(path, parser):
+    """Option defaults from a YAML mapping; unknown keys are an error naming the key and file."""
+    if not os.path.isfile(path):
+        raise SystemExit(f"eval.py: error: --config file not found: '{path}'")
+    with open(path, encoding="utf-8") as f:
+        config = yaml.safe_load(f) or {}
+    if not isinstance(config, dict):
+        raise SystemExit(f"eval.py: error: --config '{path}' must hold a mapping of option: value")
+    known = {a.dest for a in parser._actions}
+    config = {k.replace("-", "_"): v for k, v in config.items()}
+    unknown = sorted(set(config) - known - {"config"})
+    if unknown:
+        raise SystemExit(f"eval.py: error: unknown key(s) {unknown} in --config '{path}'")
+    return config
+
+
+# ------------------------------------------------------------------ data
+def _image_names(folder):
+    """Sorted file names of the images directly inside ``folder``."""
+    if not os.path.isdir(folder):
+        raise EvalError(f"folder not found: '{folder}'")
+    return sorted(f for f in os.listdir(folder)
+                  if not f.startswith(".") and os.path.splitext(f)[1].lower() in IMAGE_EXTENSIONS)
+
+
+def list_ground_truth(data_path):
+    """Sorted image names of ``data_path/pha``; checks that fgr/ (and trimap/, if present) match."""
+    names = _image_names(os.path.join(data_path, "pha"))
+    if not names:
+        raise EvalError(f"no images in '{os.path.join(data_path, 'pha')}'")
+    for sub in ("fgr", "trimap"):
+        folder = os.path.join(data_path, sub)
+        if sub == "trimap" and not os.path.isdir(folder):
+            continue
+        missing = sorted(set(names) - set(_image_names(folder)))
+        if missing:
+            raise EvalError(f"{len(missing)} ground-truth file(s) of pha/ missing in '{folder}': "
+                            f"{', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}")
+    return names
+
+
+def _check_same_size(a, b, path_a, path_b):
+    if a.shape[:2] != b.shape[:2]:
+        raise EvalError(f"size mismatch: '{path_a}' is {a.shape[1]}x{a.shape[0]} but "
+                        f"'{path_b}' is {b.shape[1]}x{b.shape[0]} (width x height)")
+
+
+def read_ground_truth(data_path, name):
+    """(pha float32 (H, W) in [0, 1], fgr float32 (H, W, 3) in [0, 1], trimap uint8 (H, W) or None)."""
+    pha_path = os.path.join(data_path, "pha", name)
+    fgr_path = os.path.join(data_path, "fgr", name)
+    pha, fgr = read_alpha(pha_path), read_image(fgr_path)
+    _check_same_size(fgr, pha, fgr_path, pha_path)
+    trimap_path = os.path.join(data_path, "trimap", name)
+    trimap = None
+    if os.path.isdir(os.path.dirname(trimap_path)):
+        trimap = to_uint8(read_alpha(trimap_path))
+        _check_same_size(trimap, pha, trimap_path, pha_path)
+    return pha, fgr, trimap
+
+
+def read_prediction(pred_dir, name, shape):
+    """Predicted (pha uint8 (H, W), fgr uint8 (H, W, 3)); must exist and have the ground truth's size."""
+    pha_path = os.path.join(pred_dir, "pha", name)
+    fgr_path = os.path.join(pred_dir, "fgr", name)
+    for path in (pha_path, fgr_path):
+        if not os.path.isfile(path):
+            raise EvalError(f"missing prediction: '{path}'")
+    pha, fgr = to_uint8(read_alpha(pha_path)), to_uint8(read_image(fgr_path))
+    for pred, path in ((pha, pha_path), (fgr, fgr_path)):
+        if pred.shape[:2] != shape:
+            raise EvalError(f"size mismatch: prediction '{path}' is {pred.shape[1]}x{pred.shape[0]}, "
+                            f"ground truth '{name}' is {shape[1]}x{shape[0]} (width x height)")
+    return pha, fgr
+
+
+# ------------------------------------------------------------------ composition protocols
+def image_rng(seed, index):
+    """The generator of image ``index``: independent of every other image's draws."""
+    return np.random.default_rng([seed, index])
+
+
+def cover_resize(image, height, width):
+    """Scale (H', W', 3) ``image`` to cover height x width, then centre-crop to it."""
+    h, w = image.shape[:2]
+    scale = max(height / h, width / w)
+    size = (max(width, round(w * scale)), max(height, round(h * scale)))
+    image = cv2.resize(image, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    top, left = (image.shape[0] - height) // 2, (image.shape[1] - width) // 2
+    return image[top:top + height, left:left + width]
+
+
+class Protocol:
+    """Turns one ground-truth (pha, fgr) into the (pha, fgr, bgr) the model is evaluated on.
+
+    Arrays: pha float32 (H, W) in [0, 1]; fgr, bgr float32 (H, W, 3) in [0, 1]. The returned
+    ``keeps_trimap`` says whether a given trimap still matches the returned pha.
+    """
+
+    def __init__(self, name, bgr_paths, size, seed):
+        if not bgr_paths:
+            raise EvalError("no background images found")
+        self.name, self.bgr_paths, self.size, self.seed = name, bgr_paths, size, seed
+        self.keeps_trimap = name == "native"
+        if name == "bgmv2":
+            from dataset.augmentation import PairRandomAffineAndResize, RandomAffineAndResize
+
+            self.pair_transform = PairRandomAffineAndResize(
+                (size, size), degrees=(-5, 5), translate=(0.1, 0.1), scale=(0.3, 1), shear=(-5, 5))
+            self.bgr_transform = RandomAffineAndResize(
+                (size, size), degrees=(-5, 5), translate=(0.1, 0.1), scale=(1, 1.2), shear=(-5, 5))
+
+    def __call__(self, index, pha, fgr):
+        rng = image_rng(self.seed, index)
+        bgr = read_image(self.bgr_paths[rng.integers(len(self.bgr_paths))])
+        if self.name == "native":
+            return pha, fgr, cover_resize(bgr, *pha.shape)
+        pha, fgr = self.pair_transform((pha[:, :, None], fgr), rng)
+        bgr = self.bgr_transform(bgr, rng)
+        return np.asarray(pha, np.float32).reshape(fgr.shape[:2]), fgr, bgr
+
+    def describe(self):
+        if self.name == "native":
+            return f"native size, seed {self.seed}"
+        return f"bgmv2 validation protocol at {self.size}x{self.size}, seed {self.seed}"
+
+
+# ------------------------------------------------------------------ model
+def build_model(args):
+    """The network of ``args`` with the weights of ``args.model_path``, in eval mode."""
+    if args.device:
+        paddle.set_device(args.device)
+    if args.model_type == "mattingbase":
+        net = MattingBase(args.backbone)
+    else:
+        net = MattingRefine(args.backbone, backbone_scale=args.backbone_scale, refine_mode=args.refine_mode,
+                            refine_sample_pixels=args.refine_sample_pixels,
+                            refine_threshold=args.refine_threshold)
+    load_weights(net, args.model_path, f"{type(net).__name__}({args.backbone!r})")
+    net.eval()
+    return net
+
+
+def load_weights(net, path, description):
+    """Load a .pdparams into ``net``; a checkpoint that does not fit is an error naming the file."""
+    if not os.path.isfile(path):
+        raise EvalError(f"--model-path not found: '{path}'")
+    try:
+        state = paddle.load(path)
+    except Exception as e:  # paddle raises several types for foreign or damaged files
+        raise EvalError(f"cannot read weights '{path}' ({e}); convert official .pth files with "
+                        "tools/convert_torch_weights.py") from e
+    if not isinstance(state, dict):
+        raise EvalError(f"'{path}' does not hold a state dict")
+    expected = {k: tuple(v.shape) for k, v in net.state_dict().items()}
+    missing = sorted(set(expected) - set(state))
+    wrong = sorted(k for k in set(expected) & set(state) if tuple(state[k].shape) != expected[k])
+    unexpected = sorted(set(state) - set(expected))
+    if missing or wrong or unexpected:
+        parts = [f"{len(keys)} {label} (e.g. {keys[0]})"
+                 for label, keys in (("missing keys", missing), ("shape mismatches", wrong),
+                                     ("unexpected keys", unexpected)) if keys]
+        raise EvalError(f"weights '{path}' do not fit {description}: {'; '.join(parts)}. "
+                        "Check --backbone and --model-type.")
+    net.set_state_dict(state)
+
+
+def run_model(net, src, bgr):
+    """Matte one image: src, bgr float32 (H, W, 3) in [0, 1], H and W multiples of 4.
+
+    Returns (pha float32 (H, W) in [0, 1], fgr float32 (H, W, 3) in [0, 1]).
+    """
+    to_tensor = lambda x: paddle.to_tensor(np.ascontiguousarray(x.transpose(2, 0, 1)[None]))
+    with paddle.no_grad():
+        pha, fgr = net(to_tensor(src), to_tensor(bgr))[:2]
+    return pha.numpy()[0, 0], fgr.numpy()[0].transpose(1, 2, 0)
+
+
+def run_padded(net, src, bgr):
+    """run_model on inputs padded by edge replication to a multiple of 4, cropped back to (H, W)."""
+    h, w = src.shape[:2]
+    pad = ((0, -h % 4), (0, -w % 4), (0, 0))
+    pha, fgr = run_model(net, np.pad(src, pad, mode="edge"), np.pad(bgr, pad, mode="edge"))
+    return pha[:h, :w], fgr[:h, :w]
+
+
+# ------------------------------------------------------------------ results
+def mean_metrics(per_image):
+    """Plain average over images of each metric, as benchmark.m computes it."""
+    return {k: float(np.mean([r[k] for r in per_image.values()])) for k in METRIC_NAMES}
+
+
+def _write_text_atomic(path, text):
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def results_json(per_image):
+    return json.dumps({"per_image": per_image, "mean": mean_metrics(per_image)}, indent=2) + "\n"
+
+
+def results_csv(per_image):
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(("name",) + METRIC_NAMES)
+    for name, result in per_image.items():
+        writer.writerow((name,) + tuple(repr(result[k]) for k in METRIC_NAMES))
+    return buf.getvalue()
+
+
+def format_table(per_image, title):
+    """Mean metrics in the units the papers print (each column header names its unit)."""
+    means = mean_metrics(per_image)
+    heads = [PRINTED_UNITS[k][0] for k in METRIC_NAMES]
+    values = [f"{means[k] * PRINTED_UNITS[k][1]:.4f}" for k in METRIC_NAMES]
+    widths = [max(len(h), len(v)) for h, v in zip(heads, values)]
+    row = lambda cells: "| " + " | ".join(c.rjust(w) for c, w in zip(cells, widths)) + " |"
+    return "\n".join([
+        title,
+        "Units: SAD is the official value (sum of |error| over the unknown region / 1000); MSE and "
+        "fgr MSE x1e3; Grad and Conn /1e3. JSON/CSV hold the official raw units.",
+        row(heads), "|" + "|".join("-" * (w + 2) for w in widths) + "|", row(values)])
+
+
+def planned_outputs(args):
+    """Result files this run will write; existing ones are an error unless --overwrite."""
+    paths = [os.path.join(args.output_dir, f) for f in RESULT_FILES] if args.output_dir else []
+    if args.output_json:
+        paths.append(args.output_json)
+    if args.save_pred:
+        paths += [os.path.join(args.output_dir, d) for d in ("pred", "gt")]
+    existing = [p for p in paths if os.path.exists(p) and (os.path.isfile(p) or os.listdir(p))]
+    if existing and not args.overwrite:
+        raise EvalError(f"would overwrite {', '.join(existing)}; pass --overwrite or choose another "
+                        "--output-dir / --output-json")
+    return paths
+
+
+def write_results(args, per_image):
+    text_json = results_json(per_image)
+    if args.output_dir:
+        _write_text_atomic(os.path.join(args.output_dir, "results.json"), text_json)
+        _write_text_atomic(os.path.join(args.output_dir, "results.csv"), results_csv(per_image))
+    if args.output_json:
+        _write_text_atomic(args.output_json, text_json)
+
+
+# ------------------------------------------------------------------ the two modes
+def score_predictions(args, names):
+    """{name: metrics} of the saved predictions in args.pred_dir."""
+    per_image = {}
+    for name in tqdm(names, desc="scoring", unit="img"):
+        pha, fgr, trimap = read_ground_truth(args.data_path, name)
+        gt_pha, gt_fgr = to_uint8(pha), to_uint8(fgr)
+        pred_pha, pred_fgr = read_prediction(args.pred_dir, name, gt_pha.shape)
+        trimap = make_trimap(gt_pha) if trimap is None else trimap
+        per_image[name] = evaluate_image(pred_pha, gt_pha, trimap, pred_fgr, gt_fgr)
+    return per_image
+
+
+def save_sample(output_dir, name, pred_pha, pred_fgr, gt_pha, gt_fgr, trimap):
+    """Write predictions and the scored ground truth as 8-bit PNGs named like the input."""
+    png = os.path.splitext(name)[0] + ".png"
+    write_alpha(os.path.join(output_dir, "pred", "pha", png), pred_pha)
+    write_image(os.path.join(output_dir, "pred", "fgr", png), pred_fgr)
+    write_alpha(os.path.join(output_dir, "gt", "pha", png), gt_pha)
+    write_image(os.path.join(output_dir, "gt", "fgr", png), gt_fgr)
+    write_alpha(os.path.join(output_dir, "gt", "trimap", png), trimap.astype(np.float32) / 255)
+
+
+def score_model(args, names):
+    """{name: metrics} of the model in args.model_path on the composited ground truth."""
+    protocol = Protocol(args.protocol, list_images(args.bgr_path), args.size, args.seed)
+    net = build_model(args)
+    per_image = {}
+    for index, name in enumerate(tqdm(names, desc="evaluating", unit="img")):
+        pha, fgr, trimap = read_ground_truth(args.data_path, name)
+        pha, fgr, bgr = protocol(index, pha, fgr)
+        src = pha[:, :, None] * fgr + (1 - pha[:, :, None]) * bgr
+        pred_pha, pred_fgr = run_padded(net, src.astype(np.float32), bgr.astype(np.float32))
+        gt_pha, gt_fgr = to_uint8(pha), to_uint8(fgr)
+        if trimap is None or not protocol.keeps_trimap:
+            trimap = make_trimap(gt_pha)
+        pred_pha, pred_fgr = to_uint8(pred_pha), to_uint8(pred_fgr)
+        per_image[name] = evaluate_image(pred_pha, gt_pha, trimap, pred_fgr, gt_fgr)
+        if args.save_pred:
+            save_sample(args.output_dir, name, pred_pha.astype(np.float32) / 255,
+                        pred_fgr.astype(np.float32) / 255, gt_pha.astype(np.float32) / 255,
+                        gt_fgr.astype(np.float32) / 255, trimap)
+    return per_image, protocol.describe()
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    try:
+        names = list_ground_truth(args.data_path)[: args.num_images]
+        planned_outputs(args)
+        if args.model_path:
+            per_image, protocol = score_model(args, names)
+            title = f"{args.model_type}({args.backbone}) on {len(names)} images of '{args.data_path}', {protocol}"
+        else:
+            per_image = score_predictions(args, names)
+            title = f"'{args.pred_dir}' on {len(names)} images of '{args.data_path}'"
+        write_results(args, per_image)
+    except (EvalError, OSError) as e:
+        raise SystemExit(f"eval.py: error: {e}")
+    print(format_table(per_image, title))
+    return per_image
+
+
+if __name__ == "__main__":
+    main()
