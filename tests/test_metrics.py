@@ -233,6 +233,18 @@ def test_evaluate_image_crops_to_multiple_of_four():
     assert evaluate_image(pred, gt, trimap)["sad"] == pytest.approx(1e-3)
 
 
+def test_to_uint8_matches_what_an_8_bit_png_stores(tmp_path):
+    """Scoring in memory must equal scoring the written file (dataset.io rounds half up)."""
+    import cv2
+    from dataset.io import write_alpha
+
+    x = np.concatenate([np.linspace(0, 1, 1001, dtype=np.float32), np.float32([-0.5, 1.5]),
+                        (np.arange(256, dtype=np.float32) + 0.5) / 255]).reshape(1, -1)
+    write_alpha(tmp_path / "x.png", x)
+    np.testing.assert_array_equal(metrics.to_uint8(x), cv2.imread(str(tmp_path / "x.png"), cv2.IMREAD_UNCHANGED))
+    assert metrics.to_uint8(np.float32([0.5 / 255, 1.5 / 255, 0.5])).tolist() == [1, 2, 128]
+
+
 def test_bad_inputs_name_the_argument():
     good = np.zeros((4, 4), np.uint8)
     with pytest.raises(ValueError, match="pred must be a uint8"):
