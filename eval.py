@@ -52,7 +52,7 @@ from tqdm import tqdm
 from dataset.io import IMAGE_EXTENSIONS, list_images, read_alpha, read_image, write_alpha, write_image
 from dataset.trimap import make_trimap
 from model import BACKBONES, REFINE_MODES, MattingBase, MattingRefine
-from model.metrics import METRIC_NAMES, evaluate_image, to_uint8
+from model.metrics import METRIC_NAMES, UNKNOWN, crop_to_multiple_of_4, evaluate_image, to_uint8
 
 RESULT_FILES = ("results.json", "results.csv")
 
@@ -389,6 +389,13 @@ def write_results(args, per_image):
 
 
 # ------------------------------------------------------------------ the two modes
+def score_image(name, pred_pha, gt_pha, trimap, pred_fgr, gt_fgr):
+    """evaluate_image, warning when the scored (cropped) trimap has no unknown pixel."""
+    if not (crop_to_multiple_of_4(trimap) == UNKNOWN).any():
+        tqdm.write(f"warning: {name}: the trimap has no unknown (128) pixel; all metrics are 0 for it")
+    return evaluate_image(pred_pha, gt_pha, trimap, pred_fgr, gt_fgr)
+
+
 def score_predictions(args, names):
     """{name: metrics} of the saved predictions in args.pred_dir."""
     per_image = {}
@@ -397,7 +404,7 @@ def score_predictions(args, names):
         gt_pha, gt_fgr = to_uint8(pha), to_uint8(fgr)
         pred_pha, pred_fgr = read_prediction(args.pred_dir, name, gt_pha.shape)
         trimap = make_trimap(gt_pha) if trimap is None else trimap
-        per_image[name] = evaluate_image(pred_pha, gt_pha, trimap, pred_fgr, gt_fgr)
+        per_image[name] = score_image(name, pred_pha, gt_pha, trimap, pred_fgr, gt_fgr)
     return per_image
 
 
@@ -425,7 +432,7 @@ def score_model(args, names):
         if trimap is None or not protocol.keeps_trimap:
             trimap = make_trimap(gt_pha)
         pred_pha, pred_fgr = to_uint8(pred_pha), to_uint8(pred_fgr)
-        per_image[name] = evaluate_image(pred_pha, gt_pha, trimap, pred_fgr, gt_fgr)
+        per_image[name] = score_image(name, pred_pha, gt_pha, trimap, pred_fgr, gt_fgr)
         if args.save_pred:
             save_sample(args.output_dir, name, pred_pha.astype(np.float32) / 255,
                         pred_fgr.astype(np.float32) / 255, gt_pha.astype(np.float32) / 255,

@@ -219,6 +219,8 @@ def evaluate_image(pred_pha, gt_pha, trimap, pred_fgr=None, gt_fgr=None):
     _check_matte("gt", gt_pha)
     _check_matte("pred", pred_pha, gt_pha.shape)
     _check_matte("trimap", trimap, gt_pha.shape)
+    if min(gt_pha.shape) < 4:
+        raise ValueError(f"evaluate_image: images must be at least 4x4 pixels, got {gt_pha.shape}")
     pred_pha, gt_pha, trimap = (crop_to_multiple_of_4(x) for x in (pred_pha, gt_pha, trimap))
     result = {
         "sad": sad(pred_pha, gt_pha, trimap),

@@ -176,3 +176,11 @@ def test_command_line_errors(data, tmp_path):
                          "--bgr-path", str(data / "bgr"), "--output-dir", str(tmp_path)])
     with pytest.raises(SystemExit):
         evaluation.main(model_args(data, tmp_path, "--size", "30"))  # not a multiple of 4
+
+
+def test_image_without_unknown_pixels_scores_zero_with_a_warning(tmp_path, capsys):
+    make_predictions(tmp_path, ["a.png"], [50])
+    write_alpha(tmp_path / "gt" / "trimap" / "a.png", np.zeros((H, W), np.float32))
+    result = evaluation.main(["--pred-dir", str(tmp_path / "pred"), "--data-path", str(tmp_path / "gt")])
+    assert result["a.png"] == {"sad": 0.0, "mse": 0.0, "grad": 0.0, "conn": 0.0, "fgr_mse": 0.0}
+    assert "a.png: the trimap has no unknown (128) pixel" in capsys.readouterr().out
