@@ -13,7 +13,9 @@ Two modes:
       python eval.py --pred-dir P --data-path PhotoMatte85 --output-json results.json
 
 ``--data-path`` holds ``pha/``, ``fgr/`` and optionally ``trimap/`` with the same file names;
-missing trimaps are made from the ground truth (``dataset.trimap``, paper protocol). The
+without it the folders come from the ``photomatte85`` entry of ``--dataset-config``
+(default ``configs/datasets.yaml``), and ``--bgr-path`` from its ``backgrounds.valid``.
+Missing trimaps are made from the ground truth (``dataset.trimap``, paper protocol). The
 metrics are those of the official MATLAB benchmark (``model.metrics``); JSON and CSV hold
 its raw units, the printed table the units the papers print (stated in its header).
 
@@ -41,7 +43,9 @@ import csv
 import io
 import json
 import os
+import sys
 import tempfile
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -50,11 +54,13 @@ import yaml
 from tqdm import tqdm
 
 from dataset.io import IMAGE_EXTENSIONS, list_images, read_alpha, read_image, write_alpha, write_image
+from dataset.paths import DatasetKeyError, dataset_root, load_dataset_paths
 from dataset.trimap import make_trimap
 from model import BACKBONES, REFINE_MODES, MattingBase, MattingRefine
 from model.metrics import METRIC_NAMES, UNKNOWN, crop_to_multiple_of_4, evaluate_image, to_uint8
 
 RESULT_FILES = ("results.json", "results.csv")
+DEFAULT_DATASET_CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs", "datasets.yaml")
 
 # (header, factor from the official raw unit to the printed unit)
 PRINTED_UNITS = {
@@ -74,9 +80,12 @@ class EvalError(Exception):
 def build_parser():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
-    p.add_argument("--config", help="YAML file of option defaults (keys are option names, e.g. "
-                                    "bgr_path: ...); command-line options override it")
-    p.add_argument("--data-path", help="ground-truth folder with pha/, fgr/ and optional trimap/")
+    p.add_argument("--config", help="YAML file of options (keys are option names, e.g. protocol: native); "
+                                    "command-line options override it")
+    p.add_argument("--data-path", help="ground-truth folder with pha/, fgr/ and optional trimap/ "
+                                       "(default: photomatte85 of --dataset-config)")
+    p.add_argument("--dataset-config", default=DEFAULT_DATASET_CONFIG,
+                   help="dataset paths YAML used when --data-path / --bgr-path are not given")
     src = p.add_argument_group("what to score (one of)")
     src.add_argument("--model-path", help="model weights (.pdparams) to run and score")
     src.add_argument("--pred-dir", help="saved predictions: pha/ and fgr/ named like the ground truth")
@@ -91,7 +100,8 @@ def build_parser():
     model.add_argument("--device", help="paddle device, e.g. cpu or gpu:0 (default: paddle's default)")
 
     proto = p.add_argument_group("composition protocol (with --model-path)")
-    proto.add_argument("--bgr-path", help="folder of background images (e.g. backgrounds/valid)")
+    proto.add_argument("--bgr-path", help="folder of background images "
+                                          "(default: backgrounds.valid of --dataset-config)")
     proto.add_argument("--protocol", default="bgmv2", choices=("bgmv2", "native"),
                        help="bgmv2: seeded validation augmentation at --size; native: plain composite")
     proto.add_argument("--size", type=int, default=2048, help="output size of the bgmv2 protocol")
@@ -110,17 +120,16 @@ def build_parser():
 
 def parse_args(argv=None):
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     known, _ = parser.parse_known_args(argv)
     if known.config:
-        parser.set_defaults(**load_config(known.config, parser))
+        # Config entries become leading options, so argparse checks their types and choices
+        # and the command line, parsed after them, wins.
+        argv = config_to_argv(known.config, parser) + argv
     args = parser.parse_args(argv)
     if bool(args.model_path) == bool(args.pred_dir):
         parser.error("give exactly one of --model-path (run a model) or --pred-dir (score saved predictions)")
-    if not args.data_path:
-        parser.error("--data-path is required")
     if args.model_path:
-        if not args.bgr_path:
-            parser.error("--bgr-path (folder of backgrounds to composite over) is required with --model-path")
         if args.output_dir is None:
             args.output_dir = os.path.join("output", "eval")
     elif args.save_pred:
@@ -132,23 +141,70 @@ def parse_args(argv=None):
     return args
 
 
-def load_config(path, parser):
-    """Option defaults from a YAML mapping; unknown keys are an error naming the key and file."""
+def config_to_argv(path, parser):
+    """Command-line tokens for the options in a YAML mapping {option_name: value}.
+
+    Unknown keys are an error naming the key and file; ``true``/``false`` switch flags.
+    """
     if not os.path.isfile(path):
-        raise SystemExit(f"eval.py: error: --config file not found: '{path}'")
+        parser.error(f"--config file not found: '{path}'")
     with open(path, encoding="utf-8") as f:
         config = yaml.safe_load(f) or {}
     if not isinstance(config, dict):
-        raise SystemExit(f"eval.py: error: --config '{path}' must hold a mapping of option: value")
-    known = {a.dest for a in parser._actions}
-    config = {k.replace("-", "_"): v for k, v in config.items()}
-    unknown = sorted(set(config) - known - {"config"})
-    if unknown:
-        raise SystemExit(f"eval.py: error: unknown key(s) {unknown} in --config '{path}'")
-    return config
+        parser.error(f"--config '{path}' must hold a mapping of option: value")
+    actions = {a.dest: a for a in parser._actions if a.option_strings}
+    argv = []
+    for key, value in config.items():
+        action = actions.get(str(key).replace("-", "_"))
+        if action is None or action.dest == "config":
+            parser.error(f"unknown option '{key}' in --config '{path}'")
+        if action.nargs == 0:  # a flag
+            argv += [action.option_strings[-1]] if value else []
+        elif value is not None:
+            argv += [action.option_strings[-1], str(value)]
+    return argv
 
 
 # ------------------------------------------------------------------ data
+@dataclass(frozen=True)
+class GroundTruth:
+    """Folders of the ground truth: same file names in each; ``trimap`` may be None."""
+    pha: str
+    fgr: str
+    trimap: str = None
+
+    @classmethod
+    def from_args(cls, args):
+        if args.data_path:
+            trimap = os.path.join(args.data_path, "trimap")
+            return cls(os.path.join(args.data_path, "pha"), os.path.join(args.data_path, "fgr"),
+                       trimap if os.path.isdir(trimap) else None)
+        paths = _dataset_paths(args)
+        try:
+            trimap = dataset_root(paths, "photomatte85", "trimap", must_exist=False)
+        except DatasetKeyError:
+            trimap = None
+        return cls(dataset_root(paths, "photomatte85", "pha"), dataset_root(paths, "photomatte85", "fgr"),
+                   trimap if trimap and os.path.isdir(trimap) else None)
+
+    def describe(self):
+        return os.path.dirname(self.pha) or "."
+
+
+def background_folder(args):
+    """--bgr-path, or backgrounds.valid of --dataset-config."""
+    if args.bgr_path:
+        return args.bgr_path
+    return dataset_root(_dataset_paths(args), "backgrounds", "valid")
+
+
+def _dataset_paths(args):
+    try:
+        return load_dataset_paths(args.dataset_config)
+    except ValueError as e:  # bad YAML: the message names the file and key
+        raise EvalError(str(e)) from e
+
+
 def _image_names(folder):
     """Sorted file names of the images directly inside ``folder``."""
     if not os.path.isdir(folder):
@@ -157,14 +213,13 @@ def _image_names(folder):
                   if not f.startswith(".") and os.path.splitext(f)[1].lower() in IMAGE_EXTENSIONS)
 
 
-def list_ground_truth(data_path):
-    """Sorted image names of ``data_path/pha``; checks that fgr/ (and trimap/, if present) match."""
-    names = _image_names(os.path.join(data_path, "pha"))
+def list_ground_truth(gt):
+    """Sorted image names of the pha folder; checks that fgr (and trimap, if given) match."""
+    names = _image_names(gt.pha)
     if not names:
-        raise EvalError(f"no images in '{os.path.join(data_path, 'pha')}'")
-    for sub in ("fgr", "trimap"):
-        folder = os.path.join(data_path, sub)
-        if sub == "trimap" and not os.path.isdir(folder):
+        raise EvalError(f"no images in '{gt.pha}'")
+    for folder in (gt.fgr, gt.trimap):
+        if folder is None:
             continue
         missing = sorted(set(names) - set(_image_names(folder)))
         if missing:
@@ -179,15 +234,15 @@ def _check_same_size(a, b, path_a, path_b):
                         f"'{path_b}' is {b.shape[1]}x{b.shape[0]} (width x height)")
 
 
-def read_ground_truth(data_path, name):
+def read_ground_truth(gt, name):
     """(pha float32 (H, W) in [0, 1], fgr float32 (H, W, 3) in [0, 1], trimap uint8 (H, W) or None)."""
-    pha_path = os.path.join(data_path, "pha", name)
-    fgr_path = os.path.join(data_path, "fgr", name)
+    pha_path = os.path.join(gt.pha, name)
+    fgr_path = os.path.join(gt.fgr, name)
     pha, fgr = read_alpha(pha_path), read_image(fgr_path)
     _check_same_size(fgr, pha, fgr_path, pha_path)
-    trimap_path = os.path.join(data_path, "trimap", name)
     trimap = None
-    if os.path.isdir(os.path.dirname(trimap_path)):
+    if gt.trimap is not None:
+        trimap_path = os.path.join(gt.trimap, name)
         trimap = to_uint8(read_alpha(trimap_path))
         _check_same_size(trimap, pha, trimap_path, pha_path)
     return pha, fgr, trimap
@@ -396,11 +451,11 @@ def score_image(name, pred_pha, gt_pha, trimap, pred_fgr, gt_fgr):
     return evaluate_image(pred_pha, gt_pha, trimap, pred_fgr, gt_fgr)
 
 
-def score_predictions(args, names):
+def score_predictions(args, gt, names):
     """{name: metrics} of the saved predictions in args.pred_dir."""
     per_image = {}
     for name in tqdm(names, desc="scoring", unit="img"):
-        pha, fgr, trimap = read_ground_truth(args.data_path, name)
+        pha, fgr, trimap = read_ground_truth(gt, name)
         gt_pha, gt_fgr = to_uint8(pha), to_uint8(fgr)
         pred_pha, pred_fgr = read_prediction(args.pred_dir, name, gt_pha.shape)
         trimap = make_trimap(gt_pha) if trimap is None else trimap
@@ -418,13 +473,13 @@ def save_sample(output_dir, name, pred_pha, pred_fgr, gt_pha, gt_fgr, trimap):
     write_alpha(os.path.join(output_dir, "gt", "trimap", png), trimap.astype(np.float32) / 255)
 
 
-def score_model(args, names):
+def score_model(args, gt, names):
     """{name: metrics} of the model in args.model_path on the composited ground truth."""
-    protocol = Protocol(args.protocol, list_images(args.bgr_path), args.size, args.seed)
+    protocol = Protocol(args.protocol, list_images(background_folder(args)), args.size, args.seed)
     net = build_model(args)
     per_image = {}
     for index, name in enumerate(tqdm(names, desc="evaluating", unit="img")):
-        pha, fgr, trimap = read_ground_truth(args.data_path, name)
+        pha, fgr, trimap = read_ground_truth(gt, name)
         pha, fgr, bgr = protocol(index, pha, fgr)
         src = pha[:, :, None] * fgr + (1 - pha[:, :, None]) * bgr
         pred_pha, pred_fgr = run_padded(net, src.astype(np.float32), bgr.astype(np.float32))
@@ -443,16 +498,17 @@ def score_model(args, names):
 def main(argv=None):
     args = parse_args(argv)
     try:
-        names = list_ground_truth(args.data_path)[: args.num_images]
+        gt = GroundTruth.from_args(args)
+        names = list_ground_truth(gt)[: args.num_images]
         planned_outputs(args)
         if args.model_path:
-            per_image, protocol = score_model(args, names)
-            title = f"{args.model_type}({args.backbone}) on {len(names)} images of '{args.data_path}', {protocol}"
+            per_image, protocol = score_model(args, gt, names)
+            title = f"{args.model_type}({args.backbone}) on {len(names)} images of '{gt.describe()}', {protocol}"
         else:
-            per_image = score_predictions(args, names)
-            title = f"'{args.pred_dir}' on {len(names)} images of '{args.data_path}'"
+            per_image = score_predictions(args, gt, names)
+            title = f"'{args.pred_dir}' on {len(names)} images of '{gt.describe()}'"
         write_results(args, per_image)
-    except (EvalError, OSError) as e:
+    except (EvalError, OSError, DatasetKeyError) as e:
         raise SystemExit(f"eval.py: error: {e}")
     print(format_table(per_image, title))
     return per_image

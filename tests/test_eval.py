@@ -184,3 +184,30 @@ def test_image_without_unknown_pixels_scores_zero_with_a_warning(tmp_path, capsy
     result = evaluation.main(["--pred-dir", str(tmp_path / "pred"), "--data-path", str(tmp_path / "gt")])
     assert result["a.png"] == {"sad": 0.0, "mse": 0.0, "grad": 0.0, "conn": 0.0, "fgr_mse": 0.0}
     assert "a.png: the trimap has no unknown (128) pixel" in capsys.readouterr().out
+
+
+def test_yaml_config_and_dataset_paths_supply_defaults(data, tmp_path):
+    """--config options (type-checked, overridden by the command line) and --dataset-config folders."""
+    (tmp_path / "datasets.yaml").write_text(
+        f"photomatte85:\n  pha: {data / 'gt' / 'pha'}\n  fgr: {data / 'gt' / 'fgr'}\n"
+        f"backgrounds:\n  valid: {data / 'bgr'}\n")
+    (tmp_path / "eval.yaml").write_text(
+        f"dataset_config: {tmp_path / 'datasets.yaml'}\nbackbone: mobilenetv2\nprotocol: native\n"
+        f"model_path: {data / 'mnv2.pdparams'}\nnum_images: 1\nseed: 5\n")
+    from_config = evaluation.main(["--config", str(tmp_path / "eval.yaml"), "--output-dir", str(tmp_path / "a")])
+    explicit = evaluation.main(model_args(data, tmp_path / "b", "--protocol", "native", "--num-images", "1",
+                                          "--seed", "5"))
+    assert list(from_config) == ["p0.png"] and from_config == explicit
+    overridden = evaluation.main(["--config", str(tmp_path / "eval.yaml"), "--output-dir", str(tmp_path / "c"),
+                                  "--num-images", "2"])
+    assert list(overridden) == ["p0.png", "p1.png"]
+
+    (tmp_path / "bad.yaml").write_text("protocl: native\n")
+    with pytest.raises(SystemExit):
+        evaluation.main(["--config", str(tmp_path / "bad.yaml"), "--pred-dir", str(tmp_path)])
+    (tmp_path / "bad.yaml").write_text("num_images: many\n")
+    with pytest.raises(SystemExit):
+        evaluation.main(["--config", str(tmp_path / "bad.yaml"), "--pred-dir", str(tmp_path)])
+    (tmp_path / "datasets.yaml").write_text("backgrounds:\n  valid: /nowhere\n")
+    with pytest.raises(SystemExit, match="dataset key 'photomatte85' is missing in '.*datasets.yaml'"):
+        evaluation.main(["--config", str(tmp_path / "eval.yaml"), "--output-dir", str(tmp_path / "d")])
