@@ -1,0 +1,236 @@
+"""BGMv2 refiner: re-computes selected 4x4 patches at full resolution.
+
+The math is the reference's (bilinear upsampling of the coarse maps to half resolution, 8x8
+crops around each selected 4x4 location with zero padding, two stages of valid 3x3 convs,
+patch replacement in the bilinearly upsampled coarse output). Outside ``full`` mode the
+refiner's inputs are evaluated only at the selected patches: the half-resolution upsampling is
+done by gathering the four bilinear neighbours of each patch pixel from the coarse maps, and
+the source/background crops are gathered from the unpadded full-resolution images with
+out-of-image pixels masked to zero. The work is proportional to the refined pixels plus one
+upsampling of the coarse output to full resolution.
+"""
+import paddle
+import paddle.nn as nn
+import paddle.nn.functional as F
+
+from .utils import resize_bilinear, spatial_size
+
+__all__ = ["Refiner", "REFINE_MODES"]
+
+REFINE_MODES = ("full", "sampling", "thresholding")
+
+
+def _minimum(a, b):
+    """min() of two sizes that are Python ints in dygraph and may be int tensors when tracing."""
+    if isinstance(a, int) and isinstance(b, int):
+        return min(a, b)
+    return paddle.minimum(paddle.to_tensor(a, dtype="int64"), paddle.to_tensor(b, dtype="int64").astype("int64"))
+
+
+def _bilinear_taps(pos, out_size, in_size):
+    """Source taps of a half-pixel bilinear resize from ``in_size`` to ``out_size`` along one axis.
+
+    pos: int64 output coordinates (any shape), possibly outside [0, out_size).
+    Returns (i0, i1, w1, inside): neighbour indices into the input, the weight of i1, and whether
+    ``pos`` lies inside the output (outside positions read as zero padding).
+    """
+    inside = paddle.logical_and(pos >= 0, pos < out_size)
+    pos = paddle.clip(pos, 0, out_size - 1) if isinstance(out_size, int) else \
+        paddle.minimum(paddle.maximum(pos, paddle.zeros_like(pos)), (out_size - 1).astype(pos.dtype))
+    scale = in_size / out_size if isinstance(in_size, int) else \
+        in_size.astype("float32") / out_size.astype("float32")
+    src = paddle.clip((pos.astype("float32") + 0.5) * scale - 0.5, min=0.0)
+    i0 = paddle.floor(src).astype("int64")
+    last = in_size - 1 if isinstance(in_size, int) else (in_size - 1).astype("int64")
+    i0 = paddle.minimum(i0, paddle.full_like(i0, last) if isinstance(last, int) else last)
+    i1 = paddle.minimum(i0 + 1, paddle.full_like(i0, last) if isinstance(last, int) else last)
+    return i0, i1, src - i0.astype("float32"), inside
+
+
+class Refiner(nn.Layer):
+    """Refines the coarse output to full resolution.
+
+    Args:
+        mode: "full" (refine everywhere with dense convs), "sampling" (refine a fixed number of
+            pixels with the highest predicted error) or "thresholding" (refine where err > threshold).
+        sample_pixels: pixels to refine in "sampling" mode (rounded down to whole 4x4 patches and
+            capped at the number of patch locations).
+        threshold: error threshold in [0, 1] for "thresholding" mode.
+        kernel_size: 1 or 3, the kernel size of the refiner's convolutions.
+        prevent_oversampling: in "sampling" mode skip locations whose error is 0.
+
+    Input:
+        src, bgr: (B, 3, H, W) full-resolution source and background in [0, 1]; H, W divisible by 4.
+        pha: (B, 1, Hc, Wc) coarse alpha in [0, 1].
+        fgr: (B, 3, Hc, Wc) coarse foreground residual.
+        err: (B, 1, Hc, Wc) coarse error in [0, 1].
+        hid: (B, 32, Hc, Wc) coarse hidden features.
+    Output:
+        pha: (B, 1, H, W) full-resolution alpha (not clamped).
+        fgr: (B, 3, H, W) full-resolution foreground residual.
+        ref: (B, 1, H/4, W/4) 1 where a 4x4 patch was refined, else 0.
+    """
+
+    def __init__(self, mode, sample_pixels, threshold, kernel_size=3, prevent_oversampling=True):
+        super().__init__()
+        if mode not in REFINE_MODES:
+            raise ValueError(f"refine_mode must be one of {REFINE_MODES}, got {mode!r}")
+        if kernel_size not in (1, 3):
+            raise ValueError(f"refine_kernel_size must be 1 or 3, got {kernel_size!r}")
+        if mode == "sampling" and (not isinstance(sample_pixels, int) or sample_pixels < 16):
+            raise ValueError(f"refine_sample_pixels must be an int >= 16 (one 4x4 patch), got {sample_pixels!r}")
+        if mode == "thresholding" and not 0 <= threshold <= 1:
+            raise ValueError(f"refine_threshold must be in [0, 1], got {threshold!r}")
+        self.mode = mode
+        self.sample_pixels = sample_pixels
+        self.threshold = threshold
+        self.kernel_size = kernel_size
+        self.prevent_oversampling = prevent_oversampling
+        # Context around each patch: 3 half-res / 2 full-res pixels for the two valid 3x3 convs.
+        self.pad_half = 3 if kernel_size == 3 else 0
+        self.pad_full = 2 if kernel_size == 3 else 0
+
+        channels = [32, 24, 16, 12, 4]
+        self.conv1 = nn.Conv2D(channels[0] + 6 + 4, channels[1], kernel_size, bias_attr=False)
+        self.bn1 = nn.BatchNorm2D(channels[1])
+        self.conv2 = nn.Conv2D(channels[1], channels[2], kernel_size, bias_attr=False)
+        self.bn2 = nn.BatchNorm2D(channels[2])
+        self.conv3 = nn.Conv2D(channels[2] + 6, channels[3], kernel_size, bias_attr=False)
+        self.bn3 = nn.BatchNorm2D(channels[3])
+        self.conv4 = nn.Conv2D(channels[3], channels[4], kernel_size)
+        self.relu = nn.ReLU()
+
+    def forward(self, src, bgr, pha, fgr, err, hid):
+        if self.mode == "full":
+            return self._refine_full(src, bgr, pha, fgr, hid)
+        H, W = spatial_size(src)
+        ref, b, y, x, keep = self.select_refinement_regions(err, H // 4, W // 4)
+        stage1, window = self._crop_inputs(src, bgr, paddle.concat([hid, pha, fgr], axis=1), b, y, x)
+        patches = self._refine_patches(stage1, window)
+        pha = self._paste(resize_bilinear(pha, (H, W)), patches[:, :1], b, y, x, keep)
+        fgr = self._paste(resize_bilinear(fgr, (H, W)), patches[:, 1:], b, y, x, keep)
+        return pha, fgr, ref
+
+    def select_refinement_regions(self, err, hq, wq):
+        """Choose the 4x4 locations to refine.
+
+        err: (B, 1, Hc, Wc) coarse error; hq, wq: the quarter-resolution size.
+        Returns ref (B, 1, hq, wq) in {0, 1}, the patch coordinates b, y, x: (P,) int64, and
+        keep: (P,) bool mask of patches that count (sampling mode keeps a fixed patch count,
+        P = B * k, so that exported programs have static shapes) or None when all count.
+        """
+        err = resize_bilinear(err.detach(), (hq, wq))  # the selection is not differentiable
+        if self.mode == "thresholding":
+            ref = (err > self.threshold).astype(err.dtype)
+            idx = paddle.nonzero(ref[:, 0])
+            return ref, idx[:, 0], idx[:, 1], idx[:, 2], None
+        batch = err.shape[0]
+        flat = paddle.flatten(err, 1)
+        k = _minimum(self.sample_pixels // 16, hq * wq)
+        value, loc = paddle.topk(flat, k, axis=1, sorted=False)
+        keep = value > 0 if self.prevent_oversampling else paddle.ones_like(value, dtype="bool")
+        ref = paddle.put_along_axis(paddle.zeros_like(flat), loc, keep.astype(flat.dtype), axis=1)
+        ref = paddle.reshape(ref, [-1, 1, hq, wq])
+        b = paddle.expand_as(paddle.arange(batch if batch > 0 else paddle.shape(flat)[0],
+                                           dtype="int64").unsqueeze(1), loc)
+        loc = paddle.flatten(loc)
+        return ref, paddle.flatten(b), loc // wq, loc % wq, paddle.flatten(keep)
+
+    def _crop_inputs(self, src, bgr, coarse, b, y, x):
+        """Gather the refiner's inputs at the selected patches.
+
+        coarse: (B, 36, Hc, Wc) concat of hid, pha, fgr residual.
+        Returns stage1: (P, 42, s, s) with s = 2 + 2 * pad_half, the half-resolution crop of
+        [coarse upsampled, src/bgr downsampled], and window: (P, 6, 2s, 2s), the full-resolution
+        src/bgr crop it was downsampled from (the second stage's crop lies at its centre).
+        """
+        H, W = spatial_size(src)
+        Hc, Wc = spatial_size(coarse)
+        size = 2 + 2 * self.pad_half
+        offsets = paddle.arange(size, dtype="int64")
+
+        # Half-resolution rows/cols 2y - pad .. 2y + 1 + pad, sampled bilinearly from the coarse map.
+        r0, r1, wr, r_in = _bilinear_taps(2 * y.unsqueeze(1) - self.pad_half + offsets, H // 2, Hc)
+        c0, c1, wc, c_in = _bilinear_taps(2 * x.unsqueeze(1) - self.pad_half + offsets, W // 2, Wc)
+        channels = coarse.shape[1]
+        table = paddle.reshape(paddle.transpose(coarse, [0, 2, 3, 1]), [-1, channels])
+        row_base = (b * Hc).unsqueeze(1)
+
+        def tap(rows, cols):
+            index = ((row_base + rows).unsqueeze(2) * Wc + cols.unsqueeze(1)).flatten()
+            return paddle.reshape(paddle.gather(table, index), [-1, size, size, channels])
+
+        wr = wr.unsqueeze(2).unsqueeze(3)
+        wc = wc.unsqueeze(1).unsqueeze(3)
+        top = (1 - wc) * tap(r0, c0) + wc * tap(r0, c1)
+        bottom = (1 - wc) * tap(r1, c0) + wc * tap(r1, c1)
+        inside = paddle.logical_and(r_in.unsqueeze(2), c_in.unsqueeze(1)).unsqueeze(3)
+        feat = ((1 - wr) * top + wr * bottom) * inside.astype(top.dtype)
+        feat = paddle.transpose(feat, [0, 3, 1, 2])
+
+        # Full-resolution window 2s x 2s whose 2x2 means are the half-resolution src/bgr pixels.
+        full_offsets = paddle.arange(2 * size, dtype="int64")
+        rows = 4 * y.unsqueeze(1) - 2 * self.pad_half + full_offsets
+        cols = 4 * x.unsqueeze(1) - 2 * self.pad_half + full_offsets
+        rows_in = paddle.logical_and(rows >= 0, rows < H)
+        cols_in = paddle.logical_and(cols >= 0, cols < W)
+        rows = paddle.clip(rows, 0, H - 1) if isinstance(H, int) else paddle.minimum(
+            paddle.maximum(rows, paddle.zeros_like(rows)), (H - 1).astype("int64"))
+        cols = paddle.clip(cols, 0, W - 1) if isinstance(W, int) else paddle.minimum(
+            paddle.maximum(cols, paddle.zeros_like(cols)), (W - 1).astype("int64"))
+        plane = (b.unsqueeze(1) * 3 + paddle.arange(3, dtype="int64")) * H        # (P, 3)
+        index = ((plane.unsqueeze(2) + rows.unsqueeze(1)).unsqueeze(3) * W
+                 + cols.unsqueeze(1).unsqueeze(2))                                  # (P, 3, 2s, 2s)
+        mask = paddle.logical_and(rows_in.unsqueeze(2), cols_in.unsqueeze(1)).unsqueeze(1).astype(src.dtype)
+        window = paddle.concat([paddle.take(src, index, mode="clip") * mask,
+                                paddle.take(bgr, index, mode="clip") * mask], axis=1)
+        stage1 = paddle.concat([feat, F.avg_pool2d(window, 2)], axis=1)
+        return stage1, window
+
+    def _refine_patches(self, stage1, window):
+        """Two conv stages on the patches. stage1: (P, 42, s, s); window: (P, 6, 2s, 2s).
+        Returns (P, 4, 4, 4): refined alpha and foreground residual of each 4x4 patch."""
+        x = self.relu(self.bn1(self.conv1(stage1)))
+        x = self.relu(self.bn2(self.conv2(x)))
+        x = F.interpolate(x, scale_factor=2, mode="nearest")
+        start = 2 * self.pad_half - self.pad_full
+        crop = window[:, :, start:start + 4 + 2 * self.pad_full, start:start + 4 + 2 * self.pad_full]
+        x = self.relu(self.bn3(self.conv3(paddle.concat([x, crop], axis=1))))
+        return self.conv4(x)
+
+    @staticmethod
+    def _paste(image, patches, b, y, x, keep):
+        """Write 4x4 patches into an image. image: (B, C, H, W); patches: (P, C, 4, 4).
+        Patches whose ``keep`` is False leave the image as it is."""
+        H, W = spatial_size(image)
+        channels = image.shape[1]
+        offsets = paddle.arange(4, dtype="int64")
+        plane = (b.unsqueeze(1) * channels + paddle.arange(channels, dtype="int64")) * H   # (P, C)
+        rows = (4 * y).unsqueeze(1) + offsets
+        cols = (4 * x).unsqueeze(1) + offsets
+        index = (plane.unsqueeze(2) + rows.unsqueeze(1)).unsqueeze(3) * W + cols.unsqueeze(1).unsqueeze(2)
+        flat = paddle.flatten(image)
+        if keep is not None:
+            old = paddle.take(image, index)
+            patches = paddle.where(keep.reshape([-1, 1, 1, 1]), patches, old)
+        flat = paddle.scatter(flat, index.flatten(), patches.flatten(), overwrite=True)
+        return paddle.reshape(flat, paddle.shape(image) if not paddle.in_dynamic_mode() else image.shape)
+
+    def _refine_full(self, src, bgr, pha, fgr, hid):
+        """Dense refinement of every pixel (the reference's "full" mode)."""
+        H, W = spatial_size(src)
+        src_bgr = paddle.concat([src, bgr], axis=1)
+        x = resize_bilinear(paddle.concat([hid, pha, fgr], axis=1), (H // 2, W // 2))
+        y = resize_bilinear(src_bgr, (H // 2, W // 2))
+        if self.kernel_size == 3:
+            x = F.pad(x, [3, 3, 3, 3])
+            y = F.pad(y, [3, 3, 3, 3])
+            src_bgr = F.pad(src_bgr, [2, 2, 2, 2])
+        x = self.relu(self.bn1(self.conv1(paddle.concat([x, y], axis=1))))
+        x = self.relu(self.bn2(self.conv2(x)))
+        # (H/2 + 2) -> (H + 4) with legacy nearest indexing is an exact 2x repeat.
+        x = F.interpolate(x, scale_factor=2, mode="nearest")
+        x = self.relu(self.bn3(self.conv3(paddle.concat([x, src_bgr], axis=1))))
+        x = self.conv4(x)
+        ref = paddle.ones_like(x[:, :1, ::4, ::4])
+        return x[:, :1], x[:, 1:], ref

@@ -1,0 +1,148 @@
+"""Model shapes, value ranges, refinement selection and bad-input errors (no reference needed)."""
+import numpy as np
+import paddle
+import pytest
+
+from model import MattingBase, MattingRefine
+
+H, W = 96, 128
+
+
+def _pair(batch=2, h=H, w=W, seed=0):
+    rng = np.random.default_rng(seed)
+    bgr = rng.random((batch, 3, h, w), dtype=np.float32)
+    src = bgr.copy()
+    src[:, :, h // 4: 3 * h // 4, w // 4: 3 * w // 4] = rng.random((batch, 3, 1, 1), dtype=np.float32)
+    return paddle.to_tensor(src), paddle.to_tensor(bgr)
+
+
+@pytest.fixture(scope="module", params=["mobilenetv2", "resnet50", "resnet101"])
+def refine_net(request):
+    paddle.seed(0)
+    net = MattingRefine(request.param, refine_mode="sampling", refine_sample_pixels=1024)
+    net.eval()
+    return net
+
+
+@pytest.mark.parametrize("mode", ["full", "sampling", "thresholding"])
+def test_refine_shapes_and_ranges(refine_net, mode):
+    refine_net.refiner.mode = mode
+    src, bgr = _pair()
+    with paddle.no_grad():
+        pha, fgr, pha_sm, fgr_sm, err_sm, ref_sm = refine_net(src, bgr)
+    assert pha.shape == [2, 1, H, W] and fgr.shape == [2, 3, H, W]
+    assert pha_sm.shape == [2, 1, H // 4, W // 4] and fgr_sm.shape == [2, 3, H // 4, W // 4]
+    assert err_sm.shape == [2, 1, H // 4, W // 4] and ref_sm.shape == [2, 1, H // 4, W // 4]
+    for t in (pha, fgr, pha_sm, fgr_sm, err_sm):
+        assert t.dtype == paddle.float32
+        assert float(t.min()) >= 0.0 and float(t.max()) <= 1.0
+    ref = ref_sm.numpy()
+    assert set(np.unique(ref)) <= {0.0, 1.0}
+    err_q = paddle.nn.functional.interpolate(err_sm, size=[H // 4, W // 4], mode="bilinear").numpy()
+    if mode == "full":
+        assert ref.min() == 1.0
+    elif mode == "sampling":
+        # 1024 px = 64 patches per image, only where the error is positive.
+        assert (ref.sum(axis=(1, 2, 3)) == np.minimum(64, (err_q > 0).sum(axis=(1, 2, 3)))).all()
+        assert (err_q[ref == 1] > 0).all()
+    else:
+        assert (ref == (err_q > 0.1)).all()
+
+
+def test_base_shapes_and_ranges():
+    paddle.seed(0)
+    net = MattingBase("mobilenetv2")
+    net.eval()
+    src, bgr = _pair(h=90, w=130)  # the base network takes any size
+    with paddle.no_grad():
+        pha, fgr, err, hid = net(src, bgr)
+    assert pha.shape == [2, 1, 90, 130] and fgr.shape == [2, 3, 90, 130]
+    assert err.shape == [2, 1, 90, 130] and hid.shape == [2, 32, 90, 130]
+    assert float(hid.min()) >= 0 and 0 <= float(pha.min()) <= float(pha.max()) <= 1
+
+
+def test_sampling_refines_the_highest_errors_and_keeps_the_rest_coarse():
+    paddle.seed(1)
+    net = MattingRefine("mobilenetv2", refine_mode="sampling", refine_sample_pixels=320)
+    net.eval()
+    src, bgr = _pair(batch=1)
+    with paddle.no_grad():
+        pha, _, pha_sm, _, err_sm, ref = net(src, bgr)
+    err_q = paddle.nn.functional.interpolate(err_sm, size=[H // 4, W // 4], mode="bilinear").numpy().ravel()
+    chosen = ref.numpy().ravel() == 1
+    assert chosen.sum() == 20
+    assert err_q[chosen].min() >= err_q[~chosen].max()
+    coarse = paddle.nn.functional.interpolate(pha_sm, size=[H, W], mode="bilinear").numpy()
+    untouched = np.kron(ref.numpy() == 0, np.ones((1, 1, 4, 4), bool))
+    np.testing.assert_allclose(pha.numpy()[untouched], coarse[untouched], atol=1e-6)
+    assert np.abs(pha.numpy() - coarse)[~untouched].max() > 1e-3  # refined patches really changed
+
+
+def test_small_input_clamps_sample_count():
+    # 80,000 pixels requested, only 16 * 24 locations exist: the reference's top-k would crash.
+    paddle.seed(0)
+    net = MattingRefine("mobilenetv2", refine_mode="sampling", refine_sample_pixels=80_000,
+                        refine_prevent_oversampling=False)
+    net.eval()
+    src, bgr = _pair(batch=3, h=64, w=96)
+    with paddle.no_grad():
+        out = net(src, bgr)
+    assert out[0].shape == [3, 1, 64, 96]
+    assert out[5].numpy().min() == 1.0
+
+
+def test_batch_items_are_independent():
+    paddle.seed(0)
+    net = MattingRefine("mobilenetv2", refine_mode="thresholding", refine_threshold=0.2)
+    net.eval()
+    src, bgr = _pair(batch=3)
+    with paddle.no_grad():
+        batched = net(src, bgr)[0].numpy()
+        single = net(src[1:2], bgr[1:2])[0].numpy()
+    np.testing.assert_allclose(batched[1:2], single, atol=1e-5)
+
+
+def test_gradients_reach_every_module():
+    paddle.seed(0)
+    net = MattingRefine("mobilenetv2", refine_mode="sampling", refine_sample_pixels=2048)
+    net.train()
+    src, bgr = _pair(batch=2, h=64, w=64)
+    pha, fgr, pha_sm, fgr_sm, err_sm, _ = net(src, bgr)
+    (pha.mean() + fgr.mean() + pha_sm.mean() + err_sm.mean()).backward()
+    for name in ("backbone", "aspp", "decoder", "refiner"):
+        grads = [p.grad for p in getattr(net, name).parameters() if p.grad is not None]
+        assert grads and any(float(g.abs().sum()) > 0 for g in grads), f"no gradient reaches {name}"
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(backbone="resnet18"), "backbone"),
+    (dict(backbone="mobilenetv2", backbone_scale=0.75), "backbone_scale"),
+    (dict(backbone="mobilenetv2", refine_mode="dense"), "refine_mode"),
+    (dict(backbone="mobilenetv2", refine_kernel_size=5), "refine_kernel_size"),
+    (dict(backbone="mobilenetv2", refine_sample_pixels=8), "refine_sample_pixels"),
+    (dict(backbone="mobilenetv2", refine_mode="thresholding", refine_threshold=2.0), "refine_threshold"),
+])
+def test_bad_constructor_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        MattingRefine(**kwargs)
+
+
+@pytest.fixture(scope="module")
+def small_net():
+    paddle.seed(0)
+    net = MattingRefine("mobilenetv2")
+    net.eval()
+    return net
+
+
+@pytest.mark.parametrize("src, bgr, message", [
+    (np.zeros((1, 3, 64, 64)), np.zeros((1, 3, 64, 68)), "same shape"),
+    (np.zeros((1, 3, 62, 64)), np.zeros((1, 3, 62, 64)), "divisible by 4"),
+    (np.zeros((1, 4, 64, 64)), np.zeros((1, 4, 64, 64)), r"\(B, 3, H, W\)"),
+    (np.zeros((3, 64, 64)), np.zeros((3, 64, 64)), r"\(B, 3, H, W\)"),
+    (np.zeros((1, 3, 64, 64), np.uint8), np.zeros((1, 3, 64, 64), np.uint8), "floating point"),
+])
+def test_bad_inputs(small_net, src, bgr, message):
+    with pytest.raises(ValueError, match=message):
+        small_net(paddle.to_tensor(src.astype(src.dtype if src.dtype == np.uint8 else np.float32)),
+                  paddle.to_tensor(bgr.astype(bgr.dtype if bgr.dtype == np.uint8 else np.float32)))

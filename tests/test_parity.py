@@ -1,0 +1,112 @@
+"""Parity with the official PyTorch implementation (backgroundmattingv2==1.0), same weights via our converter."""
+import os
+
+import numpy as np
+import paddle
+import pytest
+
+torch = pytest.importorskip("torch") if not os.environ.get("REQUIRE_PARITY") else __import__("torch")
+pytest.importorskip("BackgroundMattingV2") if not os.environ.get("REQUIRE_PARITY") else None
+
+from model import MattingBase, MattingRefine  # noqa: E402
+from model.torch_weights import convert_checkpoint  # noqa: E402
+from tools.make_reference_checkpoint import build_reference_model, calibration_inputs  # noqa: E402
+
+TOL = 1e-4
+NAMES = ("pha", "fgr", "pha_sm", "fgr_sm", "err_sm", "ref_sm")
+SIZE = (256, 320)  # non-square on purpose
+
+
+@pytest.fixture(scope="module")
+def inputs():
+    return calibration_inputs(2, *SIZE, seed=7)
+
+
+def _convert(ref, tmp_path, name):
+    pth, pdparams = tmp_path / f"{name}.pth", tmp_path / f"{name}.pdparams"
+    torch.save(ref.state_dict(), pth)
+    convert_checkpoint(str(pth), str(pdparams))
+    return paddle.load(str(pdparams))
+
+
+def _run_both(ref, net, src, bgr):
+    with torch.no_grad():
+        expected = [t.numpy() for t in ref(torch.from_numpy(src), torch.from_numpy(bgr))]
+    net.eval()
+    with paddle.no_grad():
+        actual = [t.numpy() for t in net(paddle.to_tensor(src), paddle.to_tensor(bgr))]
+    return expected, actual
+
+
+def _assert_non_degenerate(pha):
+    fractional = ((pha > 0.01) & (pha < 0.99)).mean()
+    assert fractional > 0.1, f"alpha is nearly all 0/1 ({fractional:.3f} fractional): the test would prove little"
+
+
+@pytest.fixture(scope="module", params=["mobilenetv2", "resnet50", "resnet101"])
+def refine_pair(request, tmp_path_factory):
+    torch.set_num_threads(2)
+    ref = build_reference_model(request.param, refine=True, seed=0, refine_mode="full")
+    state = _convert(ref, tmp_path_factory.mktemp("ckpt"), request.param)
+    return request.param, ref, state
+
+
+@pytest.mark.parametrize("mode", ["full", "thresholding"])
+def test_refine_parity_exact_modes(refine_pair, inputs, mode):
+    backbone, ref, state = refine_pair
+    ref.refiner.mode = mode
+    net = MattingRefine(backbone, refine_mode=mode, refine_threshold=0.1)
+    net.set_state_dict(state)
+    expected, actual = _run_both(ref, net, *inputs)
+    _assert_non_degenerate(expected[0])
+    if mode == "thresholding":
+        selected = expected[5].mean()
+        assert 0.05 < selected < 0.95, f"threshold selects {selected:.2f} of the patches: not a real selection"
+    for name, e, a in zip(NAMES, expected, actual):
+        assert e.shape == a.shape, name
+        assert np.abs(e - a).max() < TOL, f"{backbone} {mode} {name}: max diff {np.abs(e - a).max():.2e}"
+
+
+def test_refine_parity_sampling(refine_pair, inputs):
+    backbone, ref, state = refine_pair
+    ref.refiner.mode = "sampling"
+    ref.refiner.sample_pixels = 16_000  # 1000 of the 5120 locations per image
+    net = MattingRefine(backbone, refine_mode="sampling", refine_sample_pixels=16_000)
+    net.set_state_dict(state)
+    expected, actual = _run_both(ref, net, *inputs)
+    _assert_non_degenerate(expected[0])
+    agree = expected[5] == actual[5]
+    assert agree.mean() > 0.99, f"selections agree on only {agree.mean():.4f} of the locations"
+    assert actual[5].sum(axis=(1, 2, 3)).tolist() == expected[5].sum(axis=(1, 2, 3)).tolist()
+    for name, e, a in zip(NAMES[2:5], expected[2:5], actual[2:5]):
+        assert np.abs(e - a).max() < TOL, f"{backbone} sampling {name}"
+    full_agree = np.kron(agree, np.ones((1, 1, 4, 4), bool))
+    for name, e, a in zip(NAMES[:2], expected[:2], actual[:2]):
+        diff = np.abs(e - a) * full_agree
+        assert diff.max() < TOL, f"{backbone} sampling {name}: max diff {diff.max():.2e} where selections agree"
+
+
+@pytest.mark.parametrize("backbone", ["mobilenetv2", "resnet50", "resnet101"])
+def test_base_parity(backbone, inputs, tmp_path):
+    ref = build_reference_model(backbone, refine=False, seed=1)
+    net = MattingBase(backbone)
+    net.set_state_dict(_convert(ref, tmp_path, backbone))
+    expected, actual = _run_both(ref, net, *inputs)
+    _assert_non_degenerate(expected[0])
+    for name, e, a in zip(("pha", "fgr", "err", "hid"), expected, actual):
+        assert np.abs(e - a).max() < TOL, f"{backbone} base {name}: max diff {np.abs(e - a).max():.2e}"
+
+
+@pytest.mark.parametrize("mode", ["full", "sampling"])
+def test_kernel_size_1_parity(mode, inputs, tmp_path):
+    ref = build_reference_model("mobilenetv2", refine=True, seed=2, refine_mode="full", refine_kernel_size=1)
+    ref.refiner.mode = mode
+    ref.refiner.sample_pixels = 16_000
+    net = MattingRefine("mobilenetv2", refine_mode=mode, refine_kernel_size=1, refine_sample_pixels=16_000)
+    net.set_state_dict(_convert(ref, tmp_path, "k1"))
+    expected, actual = _run_both(ref, net, *inputs)
+    assert (expected[5] == actual[5]).mean() > 0.99
+    agree = np.kron(expected[5] == actual[5], np.ones((1, 1, 4, 4), bool))
+    for name, e, a in zip(NAMES, expected, actual):
+        mask = agree if name in ("pha", "fgr") else True
+        assert (np.abs(e - a) * mask).max() < TOL, f"kernel 1 {mode} {name}"

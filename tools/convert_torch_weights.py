@@ -1,0 +1,37 @@
+"""Convert an official BGMv2 PyTorch checkpoint (.pth) into a Paddle .pdparams file.
+
+    python tools/convert_torch_weights.py --input pytorch_resnet50.pth --output resnet50.pdparams
+
+Torch is not needed: the .pth archive is read directly (tensors only; anything else is rejected).
+The result loads with ``net.set_state_dict(paddle.load(output))`` into MattingRefine (or MattingBase
+for a base-only checkpoint) of the detected backbone.
+"""
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from model.torch_weights import CheckpointError, convert_checkpoint  # noqa: E402
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--input", required=True, help="official .pth state_dict (MattingRefine or MattingBase)")
+    parser.add_argument("--output", required=True, help="where to write the .pdparams file")
+    parser.add_argument("--backbone", choices=["resnet50", "resnet101", "mobilenetv2"],
+                        help="expected backbone (default: detected from the keys)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    args = parser.parse_args(argv)
+    if os.path.exists(args.output) and not args.overwrite:
+        parser.error(f"--output {args.output} exists; pass --overwrite to replace it")
+    try:
+        info = convert_checkpoint(args.input, args.output, args.backbone)
+    except (CheckpointError, FileNotFoundError) as e:
+        sys.exit(f"error: {e}")
+    kernel = f", refine_kernel_size={info['refine_kernel_size']}" if info["refine_kernel_size"] else ""
+    print(f"wrote {args.output}: {info['model_type']} weights, backbone {info['backbone']!r}{kernel}")
+
+
+if __name__ == "__main__":
+    main()
