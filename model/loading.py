@@ -1,0 +1,78 @@
+"""Build models from options and load checkpoints (.pdparams, or official .pth converted on the fly)."""
+import os
+
+import paddle
+
+from .matting import MattingBase, MattingRefine
+from .torch_weights import CheckpointError, convert_state_dict, detect_backbone, load_torch_state_dict
+
+__all__ = ["MODEL_TYPES", "build_model", "read_state_dict", "load_checkpoint", "checkpoint_info"]
+
+MODEL_TYPES = ("mattingbase", "mattingrefine")
+
+
+def build_model(model_type="mattingrefine", backbone="resnet50", backbone_scale=0.25, refine_mode="sampling",
+                refine_sample_pixels=80_000, refine_threshold=0.1, refine_kernel_size=3,
+                refine_prevent_oversampling=True):
+    """MattingBase or MattingRefine from plain options (refine_* are ignored for mattingbase)."""
+    if model_type == "mattingbase":
+        return MattingBase(backbone)
+    if model_type == "mattingrefine":
+        return MattingRefine(backbone, backbone_scale, refine_mode, refine_sample_pixels, refine_threshold,
+                             refine_kernel_size, refine_prevent_oversampling)
+    raise ValueError(f"model_type must be one of {MODEL_TYPES}, got {model_type!r}")
+
+
+def read_state_dict(path):
+    """{name: tensor or array} from a .pdparams file, or from an official .pth (converted, torch not needed)."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    if path.endswith(".pth"):
+        return convert_state_dict(load_torch_state_dict(path))[0]
+    try:
+        state = paddle.load(path)
+    except Exception as e:  # paddle raises assorted types for corrupt or foreign files
+        raise CheckpointError(f"{path}: cannot be read as a Paddle checkpoint ({e})") from e
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path}: expected a state dict, got {type(state).__name__}")
+    return state
+
+
+def checkpoint_info(path):
+    """{"backbone", "model_type", "refine_kernel_size"} of a checkpoint, from its keys and shapes."""
+    state = read_state_dict(path)
+    kernel = state["refiner.conv1.weight"].shape[-1] if "refiner.conv1.weight" in state else None
+    return {"backbone": detect_backbone(state), "model_type": "mattingbase" if kernel is None else "mattingrefine",
+            "refine_kernel_size": kernel}
+
+
+def load_checkpoint(net, path, strict=True):
+    """Load weights into ``net``.
+
+    strict=True: every parameter of ``net`` must be in the checkpoint with the same shape and
+    nothing else may be there; otherwise CheckpointError names the keys (and the backbones when
+    they differ). strict=False: load what matches (e.g. a base checkpoint into a refine model, or
+    an official checkpoint to fine-tune) and return a report of what did not.
+
+    Returns {"loaded": int, "missing": [...], "unexpected": [...], "mismatched": [...]}.
+    """
+    state = read_state_dict(path)
+    own = net.state_dict()
+    missing = sorted(k for k in own if k not in state)
+    unexpected = sorted(k for k in state if k not in own)
+    mismatched = sorted(k for k in own if k in state and list(state[k].shape) != list(own[k].shape))
+    report = {"missing": missing, "unexpected": unexpected, "mismatched": mismatched}
+    if strict and (missing or unexpected or mismatched):
+        ours = getattr(net, "backbone_name", "?")
+        try:
+            theirs = detect_backbone(state)
+        except CheckpointError:
+            theirs = "unknown"
+        hint = f" (checkpoint backbone {theirs!r}, model backbone {ours!r})" if theirs != ours else ""
+        details = "; ".join(f"{len(v)} {k}: {', '.join(v[:5])}{' ...' if len(v) > 5 else ''}"
+                            for k, v in report.items() if v)
+        raise CheckpointError(f"{path} does not fit the model{hint}: {details}")
+    matched = {k: state[k] for k in own if k in state and k not in mismatched}
+    net.set_state_dict(matched)
+    report["loaded"] = len(matched)
+    return report
