@@ -56,7 +56,7 @@ from tqdm import tqdm
 from dataset.io import IMAGE_EXTENSIONS, list_images, read_alpha, read_image, write_alpha, write_image
 from dataset.paths import DatasetKeyError, dataset_root, load_dataset_paths
 from dataset.trimap import make_trimap
-from model import BACKBONES, REFINE_MODES, MattingBase, MattingRefine
+from model import BACKBONES, MODEL_TYPES, REFINE_MODES, CheckpointError, build_model, load_checkpoint
 from model.metrics import METRIC_NAMES, UNKNOWN, crop_to_multiple_of_4, evaluate_image, to_uint8
 
 RESULT_FILES = ("results.json", "results.csv")
@@ -87,11 +87,11 @@ def build_parser():
     p.add_argument("--dataset-config", default=DEFAULT_DATASET_CONFIG,
                    help="dataset paths YAML used when --data-path / --bgr-path are not given")
     src = p.add_argument_group("what to score (one of)")
-    src.add_argument("--model-path", help="model weights (.pdparams) to run and score")
+    src.add_argument("--model-path", help="weights to run and score (.pdparams, or an official .pth)")
     src.add_argument("--pred-dir", help="saved predictions: pha/ and fgr/ named like the ground truth")
 
     model = p.add_argument_group("model (with --model-path)")
-    model.add_argument("--model-type", default="mattingrefine", choices=("mattingbase", "mattingrefine"))
+    model.add_argument("--model-type", default="mattingrefine", choices=MODEL_TYPES)
     model.add_argument("--backbone", default="resnet50", choices=BACKBONES)
     model.add_argument("--backbone-scale", type=float, default=0.25)
     model.add_argument("--refine-mode", default="sampling", choices=REFINE_MODES)
@@ -315,43 +315,19 @@ class Protocol:
 
 
 # ------------------------------------------------------------------ model
-def build_model(args):
-    """The network of ``args`` with the weights of ``args.model_path``, in eval mode."""
+def load_model(args):
+    """The network of ``args`` with the weights of ``args.model_path`` (strict), in eval mode."""
     if args.device:
         paddle.set_device(args.device)
-    if args.model_type == "mattingbase":
-        net = MattingBase(args.backbone)
-    else:
-        net = MattingRefine(args.backbone, backbone_scale=args.backbone_scale, refine_mode=args.refine_mode,
-                            refine_sample_pixels=args.refine_sample_pixels,
-                            refine_threshold=args.refine_threshold)
-    load_weights(net, args.model_path, f"{type(net).__name__}({args.backbone!r})")
+    net = build_model(args.model_type, args.backbone, args.backbone_scale, args.refine_mode,
+                      args.refine_sample_pixels, args.refine_threshold)
+    try:
+        load_checkpoint(net, args.model_path, strict=True)
+    except CheckpointError as e:
+        raise EvalError(f"--model-path: {e} (check --backbone and --model-type; given "
+                        f"{args.backbone}, {args.model_type})") from e
     net.eval()
     return net
-
-
-def load_weights(net, path, description):
-    """Load a .pdparams into ``net``; a checkpoint that does not fit is an error naming the file."""
-    if not os.path.isfile(path):
-        raise EvalError(f"--model-path not found: '{path}'")
-    try:
-        state = paddle.load(path)
-    except Exception as e:  # paddle raises several types for foreign or damaged files
-        raise EvalError(f"cannot read weights '{path}' ({e}); convert official .pth files with "
-                        "tools/convert_torch_weights.py") from e
-    if not isinstance(state, dict):
-        raise EvalError(f"'{path}' does not hold a state dict")
-    expected = {k: tuple(v.shape) for k, v in net.state_dict().items()}
-    missing = sorted(set(expected) - set(state))
-    wrong = sorted(k for k in set(expected) & set(state) if tuple(state[k].shape) != expected[k])
-    unexpected = sorted(set(state) - set(expected))
-    if missing or wrong or unexpected:
-        parts = [f"{len(keys)} {label} (e.g. {keys[0]})"
-                 for label, keys in (("missing keys", missing), ("shape mismatches", wrong),
-                                     ("unexpected keys", unexpected)) if keys]
-        raise EvalError(f"weights '{path}' do not fit {description}: {'; '.join(parts)}. "
-                        "Check --backbone and --model-type.")
-    net.set_state_dict(state)
 
 
 def run_model(net, src, bgr):
@@ -476,7 +452,7 @@ def save_sample(output_dir, name, pred_pha, pred_fgr, gt_pha, gt_fgr, trimap):
 def score_model(args, gt, names):
     """{name: metrics} of the model in args.model_path on the composited ground truth."""
     protocol = Protocol(args.protocol, list_images(background_folder(args)), args.size, args.seed)
-    net = build_model(args)
+    net = load_model(args)
     per_image = {}
     for index, name in enumerate(tqdm(names, desc="evaluating", unit="img")):
         pha, fgr, trimap = read_ground_truth(gt, name)

@@ -157,8 +157,9 @@ def test_bgmv2_protocol_is_seeded_per_image(data, tmp_path):
 
 
 @pytest.mark.parametrize("extra,message", [
-    (["--model-type", "mattingbase"], "do not fit MattingBase\\('mobilenetv2'\\): .*unexpected keys \\(e.g. refiner"),
-    (["--backbone", "resnet50"], "do not fit MattingRefine\\('resnet50'\\): .*missing keys"),
+    (["--model-type", "mattingbase"], "mnv2.pdparams does not fit the model: 17 unexpected: refiner"),
+    (["--backbone", "resnet50"], "does not fit the model \\(checkpoint backbone 'mobilenetv2', "
+                                 "model backbone 'resnet50'\\): .*missing"),
 ])
 def test_checkpoint_that_does_not_fit_is_a_clear_error(data, tmp_path, extra, message):
     args = model_args(data, tmp_path, "--protocol", "native") + extra
@@ -171,7 +172,7 @@ def test_command_line_errors(data, tmp_path):
         evaluation.main(["--data-path", str(data / "gt")])  # neither --model-path nor --pred-dir
     with pytest.raises(SystemExit, match="folder not found: '.*nowhere/pha'"):
         evaluation.main(["--pred-dir", str(tmp_path), "--data-path", str(tmp_path / "nowhere")])
-    with pytest.raises(SystemExit, match="--model-path not found"):
+    with pytest.raises(SystemExit, match="checkpoint not found: .*none.pdparams"):
         evaluation.main(["--model-path", str(tmp_path / "none.pdparams"), "--data-path", str(data / "gt"),
                          "--bgr-path", str(data / "bgr"), "--output-dir", str(tmp_path)])
     with pytest.raises(SystemExit):
