@@ -53,6 +53,7 @@ import paddle
 import yaml
 from tqdm import tqdm
 
+from dataset.augmentation import PairRandomAffineAndResize, RandomAffineAndResize
 from dataset.io import IMAGE_EXTENSIONS, list_images, read_alpha, read_image, write_alpha, write_image
 from dataset.paths import DatasetKeyError, dataset_root, load_dataset_paths
 from dataset.trimap import make_trimap
@@ -282,18 +283,17 @@ def cover_resize(image, height, width):
 class Protocol:
     """Turns one ground-truth (pha, fgr) into the (pha, fgr, bgr) the model is evaluated on.
 
-    Arrays: pha float32 (H, W) in [0, 1]; fgr, bgr float32 (H, W, 3) in [0, 1]. The returned
+    Arrays: pha float32 (H, W) in [0, 1]; fgr, bgr float32 (H, W, 3) in [0, 1].
     ``keeps_trimap`` says whether a given trimap still matches the returned pha.
     """
 
-    def __init__(self, name, bgr_paths, size, seed):
-        if not bgr_paths:
-            raise EvalError("no background images found")
-        self.name, self.bgr_paths, self.size, self.seed = name, bgr_paths, size, seed
+    def __init__(self, name, bgr_folder, size, seed):
+        self.bgr_paths = list_images(bgr_folder)
+        if not self.bgr_paths:
+            raise EvalError(f"no background images in '{bgr_folder}'")
+        self.name, self.size, self.seed = name, size, seed
         self.keeps_trimap = name == "native"
         if name == "bgmv2":
-            from dataset.augmentation import PairRandomAffineAndResize, RandomAffineAndResize
-
             self.pair_transform = PairRandomAffineAndResize(
                 (size, size), degrees=(-5, 5), translate=(0.1, 0.1), scale=(0.3, 1), shear=(-5, 5))
             self.bgr_transform = RandomAffineAndResize(
@@ -306,7 +306,7 @@ class Protocol:
             return pha, fgr, cover_resize(bgr, *pha.shape)
         pha, fgr = self.pair_transform((pha[:, :, None], fgr), rng)
         bgr = self.bgr_transform(bgr, rng)
-        return np.asarray(pha, np.float32).reshape(fgr.shape[:2]), fgr, bgr
+        return pha[:, :, 0], fgr, bgr
 
     def describe(self):
         if self.name == "native":
@@ -451,7 +451,7 @@ def save_sample(output_dir, name, pred_pha, pred_fgr, gt_pha, gt_fgr, trimap):
 
 def score_model(args, gt, names):
     """{name: metrics} of the model in args.model_path on the composited ground truth."""
-    protocol = Protocol(args.protocol, list_images(background_folder(args)), args.size, args.seed)
+    protocol = Protocol(args.protocol, background_folder(args), args.size, args.seed)
     net = load_model(args)
     per_image = {}
     for index, name in enumerate(tqdm(names, desc="evaluating", unit="img")):
