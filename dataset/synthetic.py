@@ -92,6 +92,9 @@ def _texture_field(rng, h, w):
     """A clothing-like colour field: patterned, noisy or cut from a background photo."""
     kind = rng.choice(["solid", "stripes", "checks", "noise", "photo", "photo"])
     base = rng.random(3).astype(np.float32) * 0.9 + 0.05
+    if rng.random() < 0.5:  # a colour that real backgrounds have
+        photo = _photos()[rng.integers(len(_photos()))]
+        base = photo[rng.integers(photo.shape[0]), rng.integers(photo.shape[1])].copy()
     if kind == "photo":
         source = _photos()[rng.integers(len(_photos()))]
         field = _jitter_colour(rng, _random_crop(rng, source, h, w, min_frac=0.15), 0.1)
