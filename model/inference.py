@@ -1,0 +1,376 @@
+"""Run a BGMv2 model on numpy batches, through Paddle Inference (default) or dygraph.
+
+    engine = load_engine("M.pdparams", device="cpu")            # exports once, then cached
+    out = engine(src, bgr)      # src, bgr: float32 (B, 3, H, W) in [0, 1], H and W divisible by 4
+    out["pha"]                  # float32 (B, 1, H, W) in [0, 1]
+
+``engine="inference"`` exports the checkpoint to a static program once and runs it with
+``paddle.inference`` (oneDNN on CPU; on GPU optional TensorRT and fp16). The exported program is
+cached next to the checkpoint (``M.inference/<key>/``), keyed by the checkpoint's content, the
+model options, the model's source code and the Paddle version, and written atomically (temporary
+folder + rename), so a crash never leaves a cache that later loads. ``engine="dygraph"`` runs the
+network eagerly (for debugging; 2-3x slower on CPU).
+
+Outputs (dict of float32 numpy arrays):
+    mattingrefine: pha (B,1,H,W), fgr (B,3,H,W), pha_sm (B,1,Hc,Wc), fgr_sm (B,3,Hc,Wc),
+                   err_sm (B,1,Hc,Wc), ref_sm (B,1,H/4,W/4)  with Hc = floor(H * backbone_scale)
+    mattingbase:   pha (B,1,H,W), fgr (B,3,H,W), err (B,1,H,W), hid (B,32,H,W)
+"""
+import dataclasses
+import glob
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import warnings
+
+import numpy as np
+import paddle
+
+from .loading import MODEL_TYPES, build_model, checkpoint_info, load_checkpoint
+
+__all__ = ["ENGINES", "ModelOptions", "output_names", "export_model", "cached_export", "load_engine",
+           "load_exported", "DygraphEngine", "InferenceEngine", "ExportError"]
+
+ENGINES = ("inference", "dygraph")
+OUTPUTS = {"mattingbase": ("pha", "fgr", "err", "hid"),
+           "mattingrefine": ("pha", "fgr", "pha_sm", "fgr_sm", "err_sm", "ref_sm")}
+PROGRAM_FILES = ("model.json", "model.pdiparams")
+META_FILE = "meta.json"
+# Passes whose oneDNN rewrites break this network (measured with Paddle 3.3.1, see
+# shared/PADDLE_NOTES.md): the placement pass crashes on interpolate's float64 scale attribute,
+# the three fuse passes give broadcast errors or wrong patches in the patch refiner.
+ONEDNN_BROKEN_PASSES = ("onednn_placement_pass", "operator_unsqueeze_onednn_fuse_pass",
+                        "operator_reshape_onednn_fuse_pass", "operator_scale_onednn_fuse_pass")
+
+
+class ExportError(RuntimeError):
+    """An exported model folder is missing, incomplete or not a BGMv2 export."""
+
+
+def output_names(model_type):
+    """Names of the model's outputs, in forward() order."""
+    if model_type not in OUTPUTS:
+        raise ValueError(f"model_type must be one of {MODEL_TYPES}, got {model_type!r}")
+    return OUTPUTS[model_type]
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelOptions:
+    """Everything that defines the network besides its weights (the arguments of ``build_model``)."""
+    model_type: str = "mattingrefine"
+    backbone: str = "resnet50"
+    backbone_scale: float = 0.25
+    refine_mode: str = "sampling"
+    refine_sample_pixels: int = 80_000
+    refine_threshold: float = 0.1
+    refine_kernel_size: int = 3
+    refine_prevent_oversampling: bool = True
+
+    @classmethod
+    def for_checkpoint(cls, path, **overrides):
+        """Options whose backbone, model type and refiner kernel size come from the checkpoint's keys.
+
+        ``overrides`` (option=value; None means "not given") replace the defaults and the
+        checkpoint's values; unknown names raise TypeError.
+        """
+        given = {k: v for k, v in overrides.items() if v is not None}
+        info = checkpoint_info(path)
+        values = {"backbone": info["backbone"], "model_type": info["model_type"]}
+        if info["refine_kernel_size"] is not None:
+            values["refine_kernel_size"] = info["refine_kernel_size"]
+        values.update(given)
+        return cls(**values)
+
+    @classmethod
+    def from_dict(cls, values):
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - names)
+        if unknown:
+            raise ValueError(f"unknown model option(s): {', '.join(unknown)}")
+        return cls(**values)
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+    @property
+    def outputs(self):
+        return output_names(self.model_type)
+
+    def build(self):
+        """The network (weights uninitialised), in eval mode."""
+        net = build_model(**self.to_dict())
+        net.eval()
+        return net
+
+
+# ------------------------------------------------------------------ export
+def export_model(net, options, out_dir, overwrite=False):
+    """Save ``net`` (built from ``options``) as a static inference program in ``out_dir``.
+
+    Writes model.json + model.pdiparams (batch, height and width dynamic; sampling mode keeps a
+    fixed patch count, thresholding gathers a dynamic one) and meta.json (options, output names,
+    Paddle version). The folder appears atomically: it is written under a temporary name and
+    renamed. An existing ``out_dir`` raises FileExistsError unless ``overwrite``.
+    Returns ``out_dir``.
+    """
+    out_dir = os.path.abspath(os.fspath(out_dir))
+    if os.path.exists(out_dir) and not overwrite:
+        raise FileExistsError(f"export folder already exists: '{out_dir}' (pass overwrite=True / --overwrite)")
+    parent = os.path.dirname(out_dir)
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=".tmp-export-", dir=parent)
+    try:
+        _save_program(net, tmp)
+        meta = {"options": options.to_dict(), "outputs": list(options.outputs), "paddle": paddle.__version__}
+        with open(os.path.join(tmp, META_FILE), "w", encoding="utf-8") as f:
+            json.dump(meta, f, indent=2)
+        if os.path.exists(out_dir):
+            shutil.rmtree(out_dir)
+        os.rename(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out_dir
+
+
+def _save_program(net, folder):
+    from paddle.static import InputSpec
+    spec = [InputSpec([None, 3, None, None], "float32", "src"), InputSpec([None, 3, None, None], "float32", "bgr")]
+    net.eval()
+    static = paddle.jit.to_static(net, input_spec=spec, full_graph=True)
+    paddle.jit.save(static, os.path.join(folder, "model"))
+    missing = [f for f in PROGRAM_FILES if not os.path.isfile(os.path.join(folder, f))]
+    if missing:  # e.g. the legacy .pdmodel format (FLAGS_enable_pir_api=0) was selected
+        raise ExportError(f"paddle.jit.save did not write {', '.join(missing)} "
+                          f"(wrote {sorted(os.listdir(folder))}); run with the PIR API enabled")
+
+
+def read_export_meta(model_dir):
+    """meta.json of an export folder; ExportError naming the folder when it is not one."""
+    model_dir = os.fspath(model_dir)
+    if not os.path.isdir(model_dir):
+        raise ExportError(f"exported model folder not found: '{model_dir}'")
+    missing = [f for f in PROGRAM_FILES + (META_FILE,) if not os.path.isfile(os.path.join(model_dir, f))]
+    if missing:
+        raise ExportError(f"'{model_dir}' is not an exported BGMv2 model (missing {', '.join(missing)}; "
+                          f"create one with tools/export.py)")
+    with open(os.path.join(model_dir, META_FILE), encoding="utf-8") as f:
+        meta = json.load(f)
+    if meta.get("paddle") != paddle.__version__:
+        warnings.warn(f"'{model_dir}' was exported with Paddle {meta.get('paddle')}, running with "
+                      f"{paddle.__version__}; re-export if it fails to load", stacklevel=2)
+    return meta
+
+
+def _file_digest(path, chunk=1 << 20):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _model_code_digest():
+    """Digest of this package's source: a changed network must not load a stale cached program."""
+    h = hashlib.sha256()
+    for path in sorted(glob.glob(os.path.join(os.path.dirname(os.path.abspath(__file__)), "*.py"))):
+        h.update(os.path.basename(path).encode())
+        with open(path, "rb") as f:
+            h.update(f.read())
+    return h.hexdigest()
+
+
+def cache_key(model_path, options):
+    """Hex key of (checkpoint content, options, model source, Paddle version)."""
+    h = hashlib.sha256()
+    for part in (_file_digest(model_path), json.dumps(options.to_dict(), sort_keys=True),
+                 _model_code_digest(), paddle.__version__):
+        h.update(part.encode())
+        h.update(b"\0")
+    return h.hexdigest()[:16]
+
+
+def user_cache_dir():
+    """$BGMV2_CACHE_DIR, else $XDG_CACHE_HOME/bgmv2-paddle, else ~/.cache/bgmv2-paddle."""
+    if os.environ.get("BGMV2_CACHE_DIR"):
+        return os.environ["BGMV2_CACHE_DIR"]
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "bgmv2-paddle")
+
+
+def cache_folder(model_path, cache_dir=None):
+    """Folder that holds the cached exports of a checkpoint: ``M.inference`` next to ``M.pdparams``
+    when that folder is writable, else ``<user cache>/<M>-<path digest>`` (or below ``cache_dir``)."""
+    model_path = os.path.abspath(os.fspath(model_path))
+    stem = os.path.splitext(os.path.basename(model_path))[0]
+    if cache_dir is None:
+        beside = os.path.dirname(model_path)
+        if os.access(beside, os.W_OK):
+            return os.path.join(beside, stem + ".inference")
+        cache_dir = user_cache_dir()
+    return os.path.join(cache_dir, f"{stem}-{hashlib.sha256(model_path.encode()).hexdigest()[:8]}")
+
+
+def cached_export(model_path, options, cache_dir=None):
+    """Folder of the exported program of ``model_path`` with ``options``, exporting it on first use.
+
+    The checkpoint is loaded strictly (CheckpointError when it does not fit ``options``).
+    """
+    model_path = os.fspath(model_path)
+    if not os.path.isfile(model_path):
+        raise FileNotFoundError(f"checkpoint not found: '{model_path}'")
+    folder = os.path.join(cache_folder(model_path, cache_dir), cache_key(model_path, options))
+    if os.path.isfile(os.path.join(folder, META_FILE)):
+        return folder
+    net = options.build()
+    load_checkpoint(net, model_path, strict=True)
+    try:
+        export_model(net, options, folder)
+    except FileExistsError:  # another process finished the same export first
+        pass
+    return folder
+
+
+# ------------------------------------------------------------------ engines
+def _check_batch(src, bgr):
+    """float32 C-contiguous (B, 3, H, W) arrays, same shape, H and W divisible by 4."""
+    arrays = []
+    for name, x in (("src", src), ("bgr", bgr)):
+        x = np.asarray(x)
+        if x.ndim != 4 or x.shape[1] != 3:
+            raise ValueError(f"{name} must be a (B, 3, H, W) array, got shape {x.shape}")
+        arrays.append(np.ascontiguousarray(x, dtype=np.float32))
+    src, bgr = arrays
+    if src.shape != bgr.shape:
+        raise ValueError(f"src and bgr must have the same shape, got {src.shape} and {bgr.shape}")
+    if src.shape[2] % 4 or src.shape[3] % 4:
+        raise ValueError(f"height and width must be divisible by 4, got {src.shape[2]}x{src.shape[3]} "
+                         f"(pad the input; model.predictor does it for you)")
+    return src, bgr
+
+
+def parse_device(device):
+    """("cpu", 0) or ("gpu", id) from "cpu", "gpu" or "gpu:N"."""
+    kind, _, index = str(device).partition(":")
+    if kind not in ("cpu", "gpu") or (index and not index.isdigit()) or (kind == "cpu" and index):
+        raise ValueError(f"device must be 'cpu', 'gpu' or 'gpu:N', got {device!r}")
+    return kind, int(index or 0)
+
+
+class DygraphEngine:
+    """Runs a paddle.nn.Layer eagerly. ``net`` must be in eval mode (``ModelOptions.build`` does it)."""
+
+    def __init__(self, net, options, device="cpu"):
+        kind, index = parse_device(device)
+        paddle.set_device("cpu" if kind == "cpu" else f"gpu:{index}")
+        self.net = net
+        self.options = options
+        self.outputs = options.outputs
+
+    def __call__(self, src, bgr):
+        src, bgr = _check_batch(src, bgr)
+        with paddle.no_grad():
+            outs = self.net(paddle.to_tensor(src), paddle.to_tensor(bgr))
+        return {name: out.numpy() for name, out in zip(self.outputs, outs)}
+
+
+class InferenceEngine:
+    """Runs an exported program (``export_model``) with paddle.inference.
+
+    Args:
+        model_dir: folder with model.json, model.pdiparams and meta.json.
+        device: "cpu", "gpu" or "gpu:N".
+        threads: CPU math threads (default: $OMP_NUM_THREADS, else all cores).
+        onednn: use oneDNN kernels on CPU (default: on, except thresholding mode, whose empty
+            patch selections crash the oneDNN convolution in Paddle 3.3.1).
+        precision: "fp32" or "fp16" (GPU only).
+        tensorrt: run supported subgraphs with TensorRT (GPU only; input shapes between
+            ``trt_min_shape`` and ``trt_max_shape``, tuned for ``trt_opt_shape``, each (B, H, W)).
+    """
+
+    def __init__(self, model_dir, device="cpu", threads=None, onednn=None, precision="fp32", tensorrt=False,
+                 trt_min_shape=(1, 64, 64), trt_opt_shape=(1, 1080, 1920), trt_max_shape=(1, 2160, 3840)):
+        from paddle import inference
+        meta = read_export_meta(model_dir)
+        self.model_dir = os.fspath(model_dir)
+        self.options = ModelOptions.from_dict(meta["options"])
+        self.outputs = tuple(meta["outputs"])
+        kind, index = parse_device(device)
+        if precision not in ("fp32", "fp16"):
+            raise ValueError(f"precision must be 'fp32' or 'fp16', got {precision!r}")
+        if kind == "cpu" and (precision == "fp16" or tensorrt):
+            raise ValueError("fp16 precision and TensorRT need device='gpu'")
+        if onednn is None:
+            onednn = self.options.refine_mode != "thresholding" or self.options.model_type == "mattingbase"
+        config = inference.Config(*(os.path.join(self.model_dir, f) for f in PROGRAM_FILES))
+        if kind == "cpu":
+            config.disable_gpu()
+            config.set_cpu_math_library_num_threads(int(threads or os.environ.get("OMP_NUM_THREADS") or
+                                                        os.cpu_count() or 1))
+            if onednn:
+                config.enable_mkldnn()
+                for name in ONEDNN_BROKEN_PASSES:
+                    config.delete_pass(name)
+            else:
+                config.disable_mkldnn()  # the CPU build enables oneDNN unless told not to
+        else:
+            fp16 = precision == "fp16"
+            half, single = inference.PrecisionType.Half, inference.PrecisionType.Float32
+            config.enable_use_gpu(256, index, half if fp16 and not tensorrt else single)
+            if tensorrt:
+                config.enable_tensorrt_engine(workspace_size=1 << 30, max_batch_size=trt_max_shape[0],
+                                              min_subgraph_size=3, precision_mode=half if fp16 else single,
+                                              use_static=False, use_calib_mode=False)
+                shapes = [{name: [b, 3, h, w] for name in ("src", "bgr")}
+                          for b, h, w in (trt_min_shape, trt_max_shape, trt_opt_shape)]
+                config.set_trt_dynamic_shape_info(*shapes)
+        config.disable_glog_info()
+        self.config = config
+        self.predictor = inference.create_predictor(config)
+        self._inputs = [self.predictor.get_input_handle(n) for n in self.predictor.get_input_names()]
+        self._outputs = [self.predictor.get_output_handle(n) for n in self.predictor.get_output_names()]
+        if len(self._outputs) != len(self.outputs):
+            raise ExportError(f"'{model_dir}': program has {len(self._outputs)} outputs, meta.json names "
+                              f"{len(self.outputs)}")
+
+    def __call__(self, src, bgr):
+        src, bgr = _check_batch(src, bgr)
+        for handle, x in zip(self._inputs, (src, bgr)):
+            handle.reshape(list(x.shape))
+            handle.copy_from_cpu(x)
+        self.predictor.run()
+        return {name: handle.copy_to_cpu().astype(np.float32, copy=False)
+                for name, handle in zip(self.outputs, self._outputs)}
+
+
+def load_exported(model_dir, device="cpu", **engine_options):
+    """InferenceEngine of an exported folder (``tools/export.py`` or the cache)."""
+    return InferenceEngine(model_dir, device=device, **engine_options)
+
+
+def load_engine(model_path, options=None, engine="inference", device="cpu", cache_dir=None, **engine_options):
+    """A callable ``engine(src, bgr) -> {name: array}`` for the checkpoint ``model_path``.
+
+    Args:
+        model_path: .pdparams (or official .pth) checkpoint.
+        options: ModelOptions; default ``ModelOptions.for_checkpoint(model_path)``.
+        engine: "inference" (exported program, cached next to the checkpoint) or "dygraph".
+        device: "cpu", "gpu" or "gpu:N".
+        cache_dir: where to cache exports when not next to the checkpoint.
+        engine_options: InferenceEngine options (threads, onednn, precision, tensorrt, trt_*_shape).
+    """
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
+    if options is None:
+        options = ModelOptions.for_checkpoint(model_path)
+    if engine == "dygraph":
+        if engine_options.get("precision", "fp32") != "fp32" or engine_options.get("tensorrt"):
+            raise ValueError("precision fp16 and tensorrt need engine='inference'")
+        kind, index = parse_device(device)
+        paddle.set_device("cpu" if kind == "cpu" else f"gpu:{index}")
+        net = options.build()
+        load_checkpoint(net, model_path, strict=True)
+        return DygraphEngine(net, options, device)
+    return InferenceEngine(cached_export(model_path, options, cache_dir), device=device, **engine_options)
