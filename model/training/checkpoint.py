@@ -1,0 +1,120 @@
+"""Training checkpoints: written atomically, found again for ``--resume``, pruned to the last N.
+
+A checkpoint of step S (S optimizer steps done) in ``DIR`` is three files:
+
+* ``step-SSSSSSS.pdparams``: the model weights (loadable by eval.py / predict.py);
+* ``step-SSSSSSS.pdopt``:    Adam state, keyed by the model's parameter names (not Paddle's
+  per-process tensor names, so it loads into a freshly built model);
+* ``step-SSSSSSS.pdstate``:  {"step", "seed", "scaler", "best_sad"}; the random draws of step s
+  are seeded by (seed, s), so step and seed restore the random state.
+
+Each file is written to a temporary name and renamed; the state file is written last and
+marks the checkpoint complete, so a crash mid-save leaves the previous checkpoint the latest.
+``best.pdparams`` (lowest validation SAD) and ``final.pdparams`` are written the same way.
+"""
+import glob
+import os
+import re
+
+import paddle
+
+__all__ = ["atomic_save", "CheckpointManager", "optimizer_state", "load_optimizer_state"]
+
+_STEP_RE = re.compile(r"step-(\d+)\.pdstate$")
+
+
+def atomic_save(obj, path):
+    """paddle.save to ``path`` through a temporary file in the same folder and an atomic rename."""
+    tmp = f"{path}.tmp{os.getpid()}"
+    paddle.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def _param_names(model):
+    """{paddle tensor name: structured parameter name} of ``model`` (longest names first)."""
+    pairs = [(p.name, k) for k, p in model.named_parameters()]
+    return dict(sorted(pairs, key=lambda kv: -len(kv[0])))
+
+
+def optimizer_state(optimizer, model):
+    """Optimizer state dict with accumulator keys renamed from tensor names to structured names."""
+    names = _param_names(model)
+    out = {}
+    for key, value in optimizer.state_dict().items():
+        out[_rename(key, names)] = value
+    return out
+
+
+def load_optimizer_state(optimizer, model, state):
+    """Inverse of :func:`optimizer_state`: load ``state`` into ``optimizer`` of ``model``."""
+    names = {v: k for k, v in _param_names(model).items()}
+    names = dict(sorted(names.items(), key=lambda kv: -len(kv[0])))
+    optimizer.set_state_dict({_rename(key, names): value for key, value in state.items()})
+
+
+def _rename(key, names):
+    if not isinstance(key, str):
+        return key
+    for old, new in names.items():
+        if key.startswith(old + "_"):
+            return new + key[len(old):]
+    return key
+
+
+class CheckpointManager:
+    """Saves, finds and prunes the checkpoints of one run in ``folder``.
+
+    Args:
+        folder: created when missing.
+        keep_last: step checkpoints kept (older ones are deleted after each save).
+    """
+
+    def __init__(self, folder, keep_last=3):
+        self.folder = folder
+        self.keep_last = int(keep_last)
+        os.makedirs(folder, exist_ok=True)
+
+    def path(self, step, ext):
+        return os.path.join(self.folder, f"step-{step:07d}.{ext}")
+
+    def steps(self):
+        """Steps of the complete checkpoints (all three files present), ascending."""
+        found = []
+        for state in glob.glob(os.path.join(self.folder, "step-*.pdstate")):
+            m = _STEP_RE.search(state)
+            step = int(m.group(1))
+            if all(os.path.isfile(self.path(step, e)) for e in ("pdparams", "pdopt")):
+                found.append(step)
+        return sorted(found)
+
+    def save(self, step, model, optimizer, state):
+        """Write checkpoint ``step`` (model, optimizer, ``state`` dict) atomically; prune old ones."""
+        atomic_save(model.state_dict(), self.path(step, "pdparams"))
+        atomic_save(optimizer_state(optimizer, model), self.path(step, "pdopt"))
+        atomic_save(dict(state, step=step), self.path(step, "pdstate"))
+        for old in self.steps()[:-self.keep_last]:
+            for ext in ("pdstate", "pdopt", "pdparams"):  # state first: the checkpoint stops counting
+                os.remove(self.path(old, ext))
+        return self.path(step, "pdparams")
+
+    def save_weights(self, model, name):
+        """Write ``name``.pdparams (e.g. 'best', 'final') atomically; returns its path."""
+        path = os.path.join(self.folder, f"{name}.pdparams")
+        atomic_save(model.state_dict(), path)
+        return path
+
+    def latest(self):
+        """Step of the newest complete checkpoint, or None."""
+        steps = self.steps()
+        return steps[-1] if steps else None
+
+    def load(self, step, model, optimizer):
+        """Restore model and optimizer of checkpoint ``step``; returns its state dict."""
+        model.set_state_dict(paddle.load(self.path(step, "pdparams")))
+        load_optimizer_state(optimizer, model, paddle.load(self.path(step, "pdopt")))
+        return paddle.load(self.path(step, "pdstate"))
+
+    def clear(self):
+        """Delete every checkpoint file of this folder (for --overwrite)."""
+        for path in glob.glob(os.path.join(self.folder, "*.pd*")):
+            os.remove(path)

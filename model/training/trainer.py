@@ -1,0 +1,282 @@
+"""The training loop shared by train_base.py and train_refine.py.
+
+One :class:`Trainer` per process. Under ``python -m paddle.distributed.launch`` each process
+trains on its share of every batch (``paddle.DataParallel`` averages the gradients, so all
+processes keep identical weights); only rank 0 validates, logs and writes checkpoints.
+"""
+import os
+import signal
+import time
+
+import numpy as np
+import paddle
+import paddle.distributed as dist
+from tqdm import tqdm
+
+from dataset.perturbation import training_perturbations
+from ..loading import build_model, checkpoint_info, load_checkpoint
+from ..losses import base_loss, refine_loss
+from .checkpoint import CheckpointManager
+from .config import ConfigError, dump_config
+from .data import SeededBatchSampler, build_datasets, crop_size, random_crop
+from .logger import TrainLogger
+from .optim import build_optimizer
+from .validation import validate
+
+__all__ = ["Trainer", "NonFiniteLossError", "TrainingInterrupted"]
+
+
+class NonFiniteLossError(RuntimeError):
+    """The loss became NaN or infinite; the message names the step, the terms and the last checkpoint."""
+
+
+class TrainingInterrupted(Exception):
+    """Ctrl-C: the state was saved (message says where) and the run stopped."""
+
+
+def _select_device(name):
+    if name == "auto":
+        name = "gpu" if paddle.is_compiled_with_cuda() and paddle.device.cuda.device_count() > 0 else "cpu"
+    try:
+        return paddle.set_device(name)
+    except (ValueError, RuntimeError) as e:
+        raise ConfigError(f"config: 'device' {name!r} is not available here ({e})") from e
+
+
+def _step_seed(*keys):
+    """A 31-bit seed drawn from the integer ``keys`` (e.g. (seed, step, rank))."""
+    return int(np.random.default_rng(list(keys)).integers(2 ** 31))
+
+
+class Trainer:
+    """Builds everything from a validated config, then :meth:`run` trains.
+
+    Args:
+        kind: 'base' (MattingBase) or 'refine' (MattingRefine).
+        cfg: config of :func:`model.training.config.load_config`.
+        resume: continue from the latest complete checkpoint in WORK_DIR/NAME/checkpoints.
+        overwrite: delete that folder's checkpoints and start again.
+        log: print function for status lines (rank 0 only).
+    """
+
+    def __init__(self, kind, cfg, resume=False, overwrite=False, log=print):
+        self.kind, self.cfg = kind, cfg
+        self.world, self.rank = dist.get_world_size(), dist.get_rank()
+        self.log = log if self.rank == 0 else (lambda *a, **k: None)
+        if cfg["train"]["batch_size"] % self.world:
+            raise ConfigError(f"config: 'train.batch_size' ({cfg['train']['batch_size']}) must be divisible by "
+                              f"the number of processes ({self.world})")
+        self.run_dir = os.path.join(cfg["work_dir"], cfg["name"])
+        self.checkpoints = CheckpointManager(os.path.join(self.run_dir, "checkpoints"),
+                                             cfg["checkpoint"]["keep_last"])
+        self._check_run_dir(resume, overwrite)
+        self.place = _select_device(cfg["device"])
+        self.amp = self._amp_enabled()
+
+        paddle.seed(cfg["seed"])  # initial weights (DataParallel then copies rank 0's to every process)
+        self.net = self._build_net()
+        if self.world > 1:
+            dist.init_parallel_env()
+            if self.amp:  # GPU: synchronise BatchNorm statistics across cards as the reference
+                self.net = paddle.nn.SyncBatchNorm.convert_sync_batchnorm(self.net)
+        self.optimizer, self.learning_rates = build_optimizer(self.net, cfg["optim"])
+        self.scaler = paddle.amp.GradScaler(enable=self.amp)
+        self.model = paddle.DataParallel(self.net) if self.world > 1 else self.net
+
+        self.train_set, self.valid_set = build_datasets(cfg)
+        per_process = cfg["train"]["batch_size"] // self.world
+        self.sampler = SeededBatchSampler(self.train_set, per_process, self.world, self.rank, cfg["seed"])
+        if len(self.sampler) == 0:
+            raise ConfigError(f"config: 'train.batch_size' {cfg['train']['batch_size']} is larger than the "
+                              f"{len(self.train_set)} training samples")
+        workers = cfg["train"]["num_workers"]
+        self.train_loader = paddle.io.DataLoader(self.train_set, batch_sampler=self.sampler, num_workers=workers)
+        self.valid_loader = paddle.io.DataLoader(self.valid_set, batch_size=per_process, num_workers=workers)
+
+        self.steps_per_epoch = len(self.sampler)
+        self.step = cfg["train"]["epoch_start"] * self.steps_per_epoch
+        self.best_sad = float("inf")
+        self.saved_step = self.validated_step = None
+        self.history = []  # (step, loss) of the steps run by this process
+        if resume:
+            self._resume()
+        self.writer = TrainLogger(os.path.join(self.run_dir, "vdl")) if self.rank == 0 else None
+        if self.rank == 0:
+            with open(os.path.join(self.run_dir, "config.yaml"), "w", encoding="utf-8") as f:
+                f.write(dump_config(cfg))
+
+    # ------------------------------------------------------------------ setup
+    def _check_run_dir(self, resume, overwrite):
+        latest = self.checkpoints.latest()
+        if resume and latest is None:
+            raise ConfigError(f"--resume: no complete checkpoint in '{self.checkpoints.folder}'")
+        if not resume and latest is not None:
+            if not overwrite:
+                raise ConfigError(f"'{self.checkpoints.folder}' already holds checkpoints (up to step {latest}): "
+                                  "pass --resume to continue that run, --overwrite to start it again, "
+                                  "or choose another --name / --work-dir")
+            if self.rank == 0:
+                self.checkpoints.clear()
+
+    def _amp_enabled(self):
+        amp, on_gpu = self.cfg["amp"], "gpu" in str(self.place).lower()
+        if amp is True and not on_gpu:
+            raise ConfigError("config: 'amp' is true but the device is the CPU (mixed precision is GPU only)")
+        return on_gpu if amp == "auto" else bool(amp)
+
+    def _build_net(self):
+        m, r = self.cfg["model"], self.cfg.get("refine")
+        if self.kind == "base":
+            net = build_model("mattingbase", m["backbone"])
+        else:
+            net = build_model("mattingrefine", m["backbone"], r["backbone_scale"], r["mode"], r["sample_pixels"],
+                              r["threshold"], r["kernel_size"], r["prevent_oversampling"])
+        init = [(k, m[k]) for k in ("last_checkpoint", "pretrain_initialization") if m[k]]
+        if len(init) > 1:
+            raise ConfigError("config: give only one of 'model.last_checkpoint' and 'model.pretrain_initialization'")
+        for key, path in init:
+            info = checkpoint_info(path)
+            if info["backbone"] != m["backbone"]:
+                raise ConfigError(f"config: 'model.{key}' '{path}' holds a {info['backbone']} model but "
+                                  f"'model.backbone' is {m['backbone']}")
+            report = load_checkpoint(net, path, strict=False)
+            self.log(f"initialised from {path}: {report['loaded']} tensors loaded"
+                     + "".join(f"; {len(report[k])} {k} ({', '.join(report[k][:4])}{' ...' if len(report[k]) > 4 else ''})"
+                               for k in ("missing", "unexpected", "mismatched") if report[k]))
+        return net
+
+    def _resume(self):
+        step = self.checkpoints.latest()
+        state = self.checkpoints.load(step, self.net, self.optimizer)
+        if state["seed"] != self.cfg["seed"]:
+            self.log(f"note: resuming a run trained with seed {state['seed']} using seed {self.cfg['seed']}")
+        self.scaler.load_state_dict(state["scaler"])
+        self.step, self.best_sad, self.saved_step = state["step"], state["best_sad"], state["step"]
+        self.log(f"resumed from {self.checkpoints.path(step, 'pdparams')} at step {step}")
+
+    # ------------------------------------------------------------------ one step
+    def compute_loss(self, outputs, true_pha, true_fgr):
+        """(loss, terms) of the model outputs against the ground truth (see model.losses)."""
+        weight = self.cfg["loss"]["laplacian_weight"]
+        if self.kind == "base":
+            return base_loss(*outputs[:3], true_pha, true_fgr, laplacian_weight=weight)
+        return refine_loss(*outputs[:5], true_pha, true_fgr, laplacian_weight=weight)
+
+    def train_step(self, batch):
+        """One optimizer step on ``batch`` = ((pha, fgr), bgr); returns (loss, terms, images to log)."""
+        (true_pha, true_fgr), true_bgr = batch
+        seed, d = self.cfg["seed"], self.cfg["dataset"]
+        size = crop_size(self.kind, d["crop_min"], d["crop_max"], np.random.default_rng([seed, self.step]))
+        # perturbations and dropout draw from paddle's generator: seed it per (step, process)
+        paddle.seed(_step_seed(seed, self.step, self.rank))
+        true_pha, true_fgr, true_bgr = random_crop(self.kind, [true_pha, true_fgr, true_bgr], size)
+        true_src, true_bgr = training_perturbations(true_fgr, true_pha, true_bgr)
+        with paddle.amp.auto_cast(enable=self.amp):
+            outputs = self.model(true_src, true_bgr)
+            loss, terms = self.compute_loss(outputs, true_pha, true_fgr)
+        self._check_finite(loss, terms)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.optimizer.clear_grad()
+        pha, fgr = outputs[0], outputs[1]
+        green = paddle.to_tensor([0.0, 1.0, 0.0]).reshape([1, 3, 1, 1])
+        images = {"true_src": true_src, "true_bgr": true_bgr, "true_pha": true_pha, "pred_pha": pha,
+                  "pred_fgr": fgr, "pred_com": fgr * pha + green * (1 - pha),
+                  "pred_err": outputs[2] if self.kind == "base" else outputs[4]}
+        if self.kind == "refine":
+            images["refine_map"] = outputs[5]
+        return loss, terms, images
+
+    def _check_finite(self, loss, terms):
+        bad = (~paddle.isfinite(loss.astype("float32"))).astype("float32").reshape([1])
+        if self.world > 1:  # every process must stop together, or the others hang in the next all-reduce
+            dist.all_reduce(bad)
+        if float(bad.sum()) > 0:
+            values = ", ".join(f"{k} {float(v):.4g}" for k, v in terms.items())
+            last = (f"the last good checkpoint is {self.checkpoints.path(self.saved_step, 'pdparams')}; "
+                    "continue with --resume" if self.saved_step is not None else "no checkpoint was written yet")
+            raise NonFiniteLossError(f"loss is not finite at step {self.step} ({values}); training stopped, "
+                                     f"{last} (try lower learning rates, or amp: false)")
+
+    # ------------------------------------------------------------------ loop
+    def run(self):
+        """Train until train.epoch_end or train.max_steps; returns {"step", "best_sad", "final"}."""
+        cfg = self.cfg
+        max_steps = cfg["train"]["max_steps"]
+        end = cfg["train"]["epoch_end"] * self.steps_per_epoch
+        end = min(end, max_steps) if max_steps is not None else end
+        self.log(f"training {self.kind} {cfg['model']['backbone']} in '{self.run_dir}': steps {self.step}..{end}, "
+                 f"{self.steps_per_epoch} steps/epoch, {self.world} process(es), device {self.place}, "
+                 f"amp {'on' if self.amp else 'off'}")
+        stop = {"signal": False}
+        previous = signal.signal(signal.SIGINT, lambda *_: stop.update(signal=True))
+        try:
+            while self.step < end and not stop["signal"]:
+                self._run_epoch(end, stop)
+            if stop["signal"]:
+                path = self._save()
+                raise TrainingInterrupted(f"interrupted at step {self.step}; saved {path}; continue with --resume")
+            if self.validated_step != self.step:
+                self._validate()
+            self._save()
+        finally:
+            signal.signal(signal.SIGINT, previous)
+            if self.writer is not None:
+                self.writer.close()
+        final = self.checkpoints.save_weights(self.net, "final") if self.rank == 0 else None
+        self.log(f"done at step {self.step}: final weights {final}, best validation SAD {self.best_sad:.4f}")
+        return {"step": self.step, "best_sad": self.best_sad, "final": final}
+
+    def _run_epoch(self, end, stop):
+        epoch, skip = divmod(self.step, self.steps_per_epoch)
+        self.train_set.set_epoch(epoch)
+        self.sampler.set_epoch(epoch, skip)
+        steps = min(self.steps_per_epoch, skip + end - self.step)
+        bar = tqdm(total=steps, initial=skip, desc=f"epoch {epoch}", unit="step", disable=self.rank != 0,
+                   dynamic_ncols=True)
+        batch_images = self.cfg["train"]["batch_size"]
+        cfg_log = self.cfg["log"]
+        with bar:
+            for i, batch in enumerate(self.train_loader, start=skip):
+                start = time.perf_counter()
+                loss, terms, images = self.train_step(batch)
+                self.history.append((self.step, float(loss)))
+                self.step += 1
+                speed = batch_images / (time.perf_counter() - start)
+                bar.set_postfix(loss=f"{float(loss):.4f}", img_s=f"{speed:.2f}")
+                bar.update()
+                if self.writer is not None:
+                    if self.step % cfg_log["train_loss_interval"] == 0:
+                        self.writer.scalars("train", dict(terms, loss=loss, images_per_s=speed), self.step)
+                        self.writer.scalars("lr", self.learning_rates, self.step)
+                    if self.step % cfg_log["train_images_interval"] == 0:
+                        self.writer.images("train", images, self.step)
+                del images
+                if self.step % cfg_log["valid_interval"] == 0:
+                    self._validate()
+                if self.step % self.cfg["checkpoint"]["interval"] == 0 or i + 1 == self.steps_per_epoch:
+                    self._save()
+                if stop["signal"] or self.step >= end or i + 1 == self.steps_per_epoch:
+                    break
+
+    def _validate(self):
+        self.validated_step = self.step
+        if self.rank != 0:
+            return
+        metrics = validate(self.net, self.valid_loader, self.compute_loss)
+        self.writer.scalars("valid", metrics, self.step)
+        improved = metrics["sad"] < self.best_sad
+        if improved:
+            self.best_sad = metrics["sad"]
+            self.checkpoints.save_weights(self.net, "best")
+        tqdm.write(f"step {self.step}: valid loss {metrics['loss']:.4f}, SAD {metrics['sad']:.4f}, "
+                   f"MSE {metrics['mse']:.5f}{' (best)' if improved else ''}")
+
+    def _save(self):
+        if self.rank == 0 and self.saved_step != self.step:
+            self.checkpoints.save(self.step, self.net, self.optimizer,
+                                  {"seed": self.cfg["seed"], "scaler": self.scaler.state_dict(),
+                                   "best_sad": self.best_sad})
+        self.saved_step = self.step
+        return self.checkpoints.path(self.step, "pdparams")
