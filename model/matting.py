@@ -127,7 +127,7 @@ class MattingRefine(MattingBase):
         super().__init__(backbone)
         self.backbone_scale = backbone_scale
         self.refiner = Refiner(refine_mode, refine_sample_pixels, refine_threshold,
-                               refine_kernel_size, refine_prevent_oversampling)
+                               refine_kernel_size, refine_prevent_oversampling, backbone_scale)
 
     def coarse_size(self, H, W):
         """Base-network input size: floor(H * backbone_scale) x floor(W * backbone_scale)."""

@@ -9,6 +9,8 @@ the source/background crops are gathered from the unpadded full-resolution image
 out-of-image pixels masked to zero. The work is proportional to the refined pixels plus one
 upsampling of the coarse output to full resolution.
 """
+import math
+
 import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
@@ -27,24 +29,67 @@ def _minimum(a, b):
     return paddle.minimum(paddle.to_tensor(a, dtype="int64"), paddle.to_tensor(b, dtype="int64").astype("int64"))
 
 
-def _bilinear_taps(pos, out_size, in_size):
-    """Source taps of a half-pixel bilinear resize from ``in_size`` to ``out_size`` along one axis.
+def _clamp(index, last):
+    """Clamp int64 indices to [0, last]; ``last`` is an int or an int tensor."""
+    if isinstance(last, int):
+        return paddle.clip(index, 0, last)
+    return paddle.minimum(paddle.maximum(index, paddle.zeros_like(index)), last.astype(index.dtype))
 
-    pos: int64 output coordinates (any shape), possibly outside [0, out_size).
-    Returns (i0, i1, w1, inside): neighbour indices into the input, the weight of i1, and whether
-    ``pos`` lies inside the output (outside positions read as zero padding).
+
+def _tap_weights(pos, out_size, in_size, k):
+    """Interpolation matrix of a half-pixel bilinear resize from ``in_size`` to ``out_size`` along one
+    axis, restricted to output positions ``pos`` (P, S) and to k input taps per row of ``pos``.
+
+    Returns weights (P, S, k) and first (P,), the input index of tap 0: output ``pos[p, s]`` equals
+    sum_j weights[p, s, j] * input[first[p] + j], and 0 where ``pos`` lies outside [0, out_size).
     """
     inside = paddle.logical_and(pos >= 0, pos < out_size)
-    pos = paddle.clip(pos, 0, out_size - 1) if isinstance(out_size, int) else \
-        paddle.minimum(paddle.maximum(pos, paddle.zeros_like(pos)), (out_size - 1).astype(pos.dtype))
+    pos = _clamp(pos, out_size - 1)
     scale = in_size / out_size if isinstance(in_size, int) else \
         in_size.astype("float32") / out_size.astype("float32")
     src = paddle.clip((pos.astype("float32") + 0.5) * scale - 0.5, min=0.0)
-    i0 = paddle.floor(src).astype("int64")
-    last = in_size - 1 if isinstance(in_size, int) else (in_size - 1).astype("int64")
-    i0 = paddle.minimum(i0, paddle.full_like(i0, last) if isinstance(last, int) else last)
-    i1 = paddle.minimum(i0 + 1, paddle.full_like(i0, last) if isinstance(last, int) else last)
-    return i0, i1, src - i0.astype("float32"), inside
+    i0 = _clamp(paddle.floor(src).astype("int64"), in_size - 1)
+    i1 = _clamp(i0 + 1, in_size - 1)
+    w1 = (src - i0.astype("float32")) * inside.astype("float32")
+    w0 = inside.astype("float32") - w1
+    first = i0[:, 0]
+    local = first.unsqueeze(1)
+    weights = (F.one_hot(paddle.clip(i0 - local, 0, k - 1), k) * w0.unsqueeze(2)
+               + F.one_hot(paddle.clip(i1 - local, 0, k - 1), k) * w1.unsqueeze(2))
+    return weights, first
+
+
+def _crop_windows(image, b, rows, aligned_start, inner, width):
+    """Crop a window per patch from an unpadded image, zero outside it.
+
+    image: (B, 3, H, W) with H, W divisible by 4; b: (P,) batch index; rows: (P, R) image rows;
+    the window's columns start at aligned_start + inner, with aligned_start: (P,) a multiple of 4
+    and inner a Python int. Returns (P, 3, R, width).
+
+    The image is read as rows of 16 contiguous floats: a window row starts at a multiple of 4
+    inside such a row, so gathering a few whole rows and selecting one of four shifts replaces a
+    per-pixel gather.
+    """
+    H, W = spatial_size(image)
+    rows_in = paddle.logical_and(rows >= 0, rows < H)
+    cols = (aligned_start + inner).unsqueeze(1) + paddle.arange(width, dtype="int64")
+    cols_in = paddle.logical_and(cols >= 0, cols < W)
+    plane = b.unsqueeze(1) * 3 + paddle.arange(3, dtype="int64")                    # (P, 3)
+    start = ((plane.unsqueeze(2) * H + _clamp(rows, H - 1).unsqueeze(1)) * W
+             + aligned_start.unsqueeze(1).unsqueeze(2))                             # (P, 3, R)
+    # The start is at least -8 (first pixel, leftmost patch): offset by one block to divide non-negatives.
+    block = (start + 16) // 16 - 1
+    shift = (start + 16) % 16
+    blocks = paddle.reshape(image, [-1, 16])
+    last = blocks.shape[0] - 1 if paddle.in_dynamic_mode() else paddle.shape(blocks)[0] - 1
+    n_blocks = (12 + inner + width + 15) // 16
+    segment = paddle.concat([paddle.gather(blocks, _clamp(block + i, last).flatten()) for i in range(n_blocks)], 1)
+    segment = paddle.reshape(segment, [-1, 3, rows.shape[1], 16 * n_blocks])
+    out = 0
+    for s in range(0, 16, 4):
+        out = out + segment[:, :, :, s + inner:s + inner + width] * (shift == s).unsqueeze(3).astype(image.dtype)
+    mask = paddle.logical_and(rows_in.unsqueeze(2), cols_in.unsqueeze(1)).unsqueeze(1).astype(image.dtype)
+    return out * mask
 
 
 class Refiner(nn.Layer):
@@ -58,6 +103,7 @@ class Refiner(nn.Layer):
         threshold: error threshold in [0, 1] for "thresholding" mode.
         kernel_size: 1 or 3, the kernel size of the refiner's convolutions.
         prevent_oversampling: in "sampling" mode skip locations whose error is 0.
+        backbone_scale: upper bound of coarse size / full size (bounds the coarse taps a patch reads).
 
     Input:
         src, bgr: (B, 3, H, W) full-resolution source and background in [0, 1]; H, W divisible by 4.
@@ -71,7 +117,8 @@ class Refiner(nn.Layer):
         ref: (B, 1, H/4, W/4) 1 where a 4x4 patch was refined, else 0.
     """
 
-    def __init__(self, mode, sample_pixels, threshold, kernel_size=3, prevent_oversampling=True):
+    def __init__(self, mode, sample_pixels, threshold, kernel_size=3, prevent_oversampling=True,
+                 backbone_scale=0.5):
         super().__init__()
         if mode not in REFINE_MODES:
             raise ValueError(f"refine_mode must be one of {REFINE_MODES}, got {mode!r}")
@@ -86,6 +133,7 @@ class Refiner(nn.Layer):
         self.threshold = threshold
         self.kernel_size = kernel_size
         self.prevent_oversampling = prevent_oversampling
+        self.backbone_scale = backbone_scale
         # Context around each patch: 3 half-res / 2 full-res pixels for the two valid 3x3 convs.
         self.pad_half = 3 if kernel_size == 3 else 0
         self.pad_full = 2 if kernel_size == 3 else 0
@@ -145,47 +193,42 @@ class Refiner(nn.Layer):
         src/bgr crop it was downsampled from (the second stage's crop lies at its centre).
         """
         H, W = spatial_size(src)
-        Hc, Wc = spatial_size(coarse)
         size = 2 + 2 * self.pad_half
-        offsets = paddle.arange(size, dtype="int64")
+        feat = self._upsample_at_patches(coarse, b, y, x, H // 2, W // 2, size)
+        rows = 4 * y.unsqueeze(1) - 2 * self.pad_half + paddle.arange(2 * size, dtype="int64")
+        # Columns start at 4x - 2 * pad_half = (4x - 8) + 2 for pad 3, or 4x for pad 0.
+        inner = (2 * self.pad_half) % 4
+        aligned = 4 * x - 2 * self.pad_half - inner
+        window = paddle.concat([_crop_windows(src, b, rows, aligned, inner, 2 * size),
+                                _crop_windows(bgr, b, rows, aligned, inner, 2 * size)], axis=1)
+        # Half-pixel bilinear downsampling by exactly 2 is the mean of each 2x2 block.
+        return paddle.concat([feat, F.avg_pool2d(window, 2)], axis=1), window
 
-        # Half-resolution rows/cols 2y - pad .. 2y + 1 + pad, sampled bilinearly from the coarse map.
-        r0, r1, wr, r_in = _bilinear_taps(2 * y.unsqueeze(1) - self.pad_half + offsets, H // 2, Hc)
-        c0, c1, wc, c_in = _bilinear_taps(2 * x.unsqueeze(1) - self.pad_half + offsets, W // 2, Wc)
+    def _upsample_at_patches(self, coarse, b, y, x, out_h, out_w, size):
+        """Bilinear upsampling of ``coarse`` (B, C, Hc, Wc) to (out_h, out_w), evaluated only on the
+        size x size windows at rows 2y - pad_half + i, cols 2x - pad_half + j (zero outside).
+
+        Each window reads a small K x K block of the coarse map; the interpolation is then two
+        small matrix products with per-patch row/column weight matrices. Returns (P, C, size, size).
+        """
+        Hc, Wc = spatial_size(coarse)
         channels = coarse.shape[1]
+        # Upper bound of the taps a window spans: the coarse/half-res ratio is at most 2 * backbone_scale.
+        k = int(math.floor((size - 1) * 2 * self.backbone_scale)) + 3
+        offsets = paddle.arange(size, dtype="int64")
+        weight_r, first_r = _tap_weights(2 * y.unsqueeze(1) - self.pad_half + offsets, out_h, Hc, k)
+        weight_c, first_c = _tap_weights(2 * x.unsqueeze(1) - self.pad_half + offsets, out_w, Wc, k)
+        block = paddle.arange(k, dtype="int64")
+        rows = _clamp(first_r.unsqueeze(1) + block, Hc - 1)
+        cols = _clamp(first_c.unsqueeze(1) + block, Wc - 1)
+        index = ((b.unsqueeze(1) * Hc + rows).unsqueeze(2) * Wc + cols.unsqueeze(1)).flatten()
         table = paddle.reshape(paddle.transpose(coarse, [0, 2, 3, 1]), [-1, channels])
-        row_base = (b * Hc).unsqueeze(1)
-
-        def tap(rows, cols):
-            index = ((row_base + rows).unsqueeze(2) * Wc + cols.unsqueeze(1)).flatten()
-            return paddle.reshape(paddle.gather(table, index), [-1, size, size, channels])
-
-        wr = wr.unsqueeze(2).unsqueeze(3)
-        wc = wc.unsqueeze(1).unsqueeze(3)
-        top = (1 - wc) * tap(r0, c0) + wc * tap(r0, c1)
-        bottom = (1 - wc) * tap(r1, c0) + wc * tap(r1, c1)
-        inside = paddle.logical_and(r_in.unsqueeze(2), c_in.unsqueeze(1)).unsqueeze(3)
-        feat = ((1 - wr) * top + wr * bottom) * inside.astype(top.dtype)
-        feat = paddle.transpose(feat, [0, 3, 1, 2])
-
-        # Full-resolution window 2s x 2s whose 2x2 means are the half-resolution src/bgr pixels.
-        full_offsets = paddle.arange(2 * size, dtype="int64")
-        rows = 4 * y.unsqueeze(1) - 2 * self.pad_half + full_offsets
-        cols = 4 * x.unsqueeze(1) - 2 * self.pad_half + full_offsets
-        rows_in = paddle.logical_and(rows >= 0, rows < H)
-        cols_in = paddle.logical_and(cols >= 0, cols < W)
-        rows = paddle.clip(rows, 0, H - 1) if isinstance(H, int) else paddle.minimum(
-            paddle.maximum(rows, paddle.zeros_like(rows)), (H - 1).astype("int64"))
-        cols = paddle.clip(cols, 0, W - 1) if isinstance(W, int) else paddle.minimum(
-            paddle.maximum(cols, paddle.zeros_like(cols)), (W - 1).astype("int64"))
-        plane = (b.unsqueeze(1) * 3 + paddle.arange(3, dtype="int64")) * H        # (P, 3)
-        index = ((plane.unsqueeze(2) + rows.unsqueeze(1)).unsqueeze(3) * W
-                 + cols.unsqueeze(1).unsqueeze(2))                                  # (P, 3, 2s, 2s)
-        mask = paddle.logical_and(rows_in.unsqueeze(2), cols_in.unsqueeze(1)).unsqueeze(1).astype(src.dtype)
-        window = paddle.concat([paddle.take(src, index, mode="clip") * mask,
-                                paddle.take(bgr, index, mode="clip") * mask], axis=1)
-        stage1 = paddle.concat([feat, F.avg_pool2d(window, 2)], axis=1)
-        return stage1, window
+        taps = paddle.reshape(paddle.gather(table, index), [-1, k, k * channels])      # (P, k, k * C)
+        # Separable interpolation as two batched products without broadcasting (fast under oneDNN).
+        taps = paddle.reshape(paddle.matmul(weight_r, taps), [-1, size, k, channels])  # rows done
+        taps = paddle.reshape(paddle.transpose(taps, [0, 2, 1, 3]), [-1, k, size * channels])
+        taps = paddle.reshape(paddle.matmul(weight_c, taps), [-1, size, size, channels])  # (P, cols, rows, C)
+        return paddle.transpose(taps, [0, 3, 2, 1])
 
     def _refine_patches(self, stage1, window):
         """Two conv stages on the patches. stage1: (P, 42, s, s); window: (P, 6, 2s, 2s).
