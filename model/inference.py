@@ -20,6 +20,7 @@ import dataclasses
 import glob
 import hashlib
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -30,8 +31,10 @@ import paddle
 
 from .loading import MODEL_TYPES, build_model, checkpoint_info, load_checkpoint
 
-__all__ = ["ENGINES", "ModelOptions", "output_names", "export_model", "cached_export", "load_engine",
+__all__ = ["ENGINES", "ModelOptions", "output_names", "export_model", "export_onnx", "cached_export", "load_engine",
            "load_exported", "DygraphEngine", "InferenceEngine", "ExportError"]
+
+log = logging.getLogger(__name__)
 
 ENGINES = ("inference", "dygraph")
 OUTPUTS = {"mattingbase": ("pha", "fgr", "err", "hid"),
@@ -121,6 +124,7 @@ def export_model(net, options, out_dir, overwrite=False):
     parent = os.path.dirname(out_dir)
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=".tmp-export-", dir=parent)
+    os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it private; the export is an ordinary folder
     try:
         _save_program(net, tmp)
         meta = {"options": options.to_dict(), "outputs": list(options.outputs), "paddle": paddle.__version__}
@@ -135,16 +139,68 @@ def export_model(net, options, out_dir, overwrite=False):
     return out_dir
 
 
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def _save_program(net, folder):
     from paddle.static import InputSpec
     spec = [InputSpec([None, 3, None, None], "float32", "src"), InputSpec([None, 3, None, None], "float32", "bgr")]
     net.eval()
-    static = paddle.jit.to_static(net, input_spec=spec, full_graph=True)
-    paddle.jit.save(static, os.path.join(folder, "model"))
+    with warnings.catch_warnings():  # Paddle's tracing chatter ("Tensor do not have 'place'...") is not for users
+        warnings.simplefilter("ignore")
+        static = paddle.jit.to_static(net, input_spec=spec, full_graph=True)
+        paddle.jit.save(static, os.path.join(folder, "model"))
     missing = [f for f in PROGRAM_FILES if not os.path.isfile(os.path.join(folder, f))]
     if missing:  # e.g. the legacy .pdmodel format (FLAGS_enable_pir_api=0) was selected
         raise ExportError(f"paddle.jit.save did not write {', '.join(missing)} "
                           f"(wrote {sorted(os.listdir(folder))}); run with the PIR API enabled")
+
+
+def export_onnx(model_dir, onnx_path, opset_version=16, overwrite=False):
+    """Convert an exported program (``export_model``) to ONNX with paddle2onnx; atomic like the export.
+
+    The ONNX model has the inputs src, bgr (B, 3, H, W) and the outputs named in meta.json.
+    Returns ``onnx_path``.
+    """
+    import paddle2onnx
+    import onnx
+    meta = read_export_meta(model_dir)
+    onnx_path = os.path.abspath(os.fspath(onnx_path))
+    if os.path.exists(onnx_path) and not overwrite:
+        raise FileExistsError(f"ONNX file already exists: '{onnx_path}' (pass overwrite=True / --overwrite)")
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".onnx", dir=os.path.dirname(onnx_path))
+    os.close(fd)
+    try:
+        try:
+            paddle2onnx.export(*(os.path.join(model_dir, f) for f in PROGRAM_FILES), tmp,
+                               opset_version=opset_version, enable_onnx_checker=True)
+        except SystemExit as e:  # paddle2onnx exits on unsupported ops instead of raising
+            raise ExportError(f"paddle2onnx could not convert '{model_dir}' (exit status {e.code}; its log "
+                              f"above names the op)") from None
+        if not os.path.getsize(tmp):
+            raise ExportError(f"paddle2onnx could not convert '{model_dir}' (see its log above)")
+        model = onnx.load(tmp)
+        for output, name in zip(model.graph.output, meta["outputs"]):
+            _rename_value(model.graph, output.name, name)
+        onnx.save(model, tmp)
+        os.replace(tmp, onnx_path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return onnx_path
+
+
+def _rename_value(graph, old, new):
+    """Rename a value of an ONNX graph (paddle2onnx names outputs fetch_name_N)."""
+    for node in graph.node:
+        node.input[:] = [new if n == old else n for n in node.input]
+        node.output[:] = [new if n == old else n for n in node.output]
+    for value in graph.output:
+        if value.name == old:
+            value.name = new
 
 
 def read_export_meta(model_dir):
@@ -226,6 +282,7 @@ def cached_export(model_path, options, cache_dir=None):
         return folder
     net = options.build()
     load_checkpoint(net, model_path, strict=True)
+    log.info("exporting %s for Paddle Inference (once; cached in %s)", model_path, folder)
     try:
         export_model(net, options, folder)
     except FileExistsError:  # another process finished the same export first

@@ -1,0 +1,323 @@
+"""Function API for one-shot matting of photos, folders and videos.
+
+    from model.predictor import predict_images, convert
+    out = predict_images("M.pdparams", src, bgr)     # src, bgr: float32 (H, W, 3) RGB in [0, 1]
+    out["pha"]    # (H, W) alpha in [0, 1]; out["fgr"]: (H, W, 3) foreground in [0, 1]
+    convert("M.pdparams", "video.mp4", "bgr.png", "out/", outputs=("com", "pha"))
+
+``model`` may be a checkpoint path (run through Paddle Inference, exported once and cached),
+an engine of ``model.inference`` or a MattingBase / MattingRefine layer (run eagerly).
+Inputs of any size work: they are padded (edge replication) to a multiple of 4 and the outputs
+cropped back.
+"""
+import os
+import warnings
+
+import cv2
+import numpy as np
+import paddle
+from tqdm import tqdm
+
+from dataset.io import write_alpha, write_image
+from .alignment import AlignmentWarning, align_background, background_mismatch
+from .inference import DygraphEngine, ModelOptions, load_engine
+from .matting import MattingRefine
+from .media import ImageSource, VideoSink, VideoSource, open_source, prefetch, source_kind, staged_output
+
+__all__ = ["OUTPUT_TYPES", "DEFAULT_COM_COLOR", "suggest_backbone_scale", "as_engine", "predict_batch",
+           "predict_images", "composite_rgba", "composite_over", "convert", "InputMismatchError"]
+
+OUTPUT_TYPES = ("pha", "fgr", "com", "err", "ref")
+DEFAULT_COM_COLOR = (120 / 255, 255 / 255, 155 / 255)  # the reference's green screen
+
+
+class InputMismatchError(ValueError):
+    """A source and its background do not go together (size, names, length)."""
+
+
+def suggest_backbone_scale(height, width, max_coarse_side=640):
+    """Largest of 1/4, 1/8, 1/16, ... keeping the base network's input side <= ``max_coarse_side``
+    (the reference uses 1/4 for HD and 1/8 for 4K)."""
+    scale = 0.25
+    while max(height, width) * scale > max_coarse_side:
+        scale /= 2
+    return scale
+
+
+def options_of(net):
+    """ModelOptions describing a MattingBase / MattingRefine layer."""
+    if isinstance(net, MattingRefine):
+        r = net.refiner
+        return ModelOptions("mattingrefine", net.backbone_name, net.backbone_scale, r.mode, r.sample_pixels,
+                            r.threshold, r.kernel_size, r.prevent_oversampling)
+    return ModelOptions("mattingbase", net.backbone_name)
+
+
+def as_engine(model, **load_options):
+    """An engine ``f(src, bgr) -> {name: array}`` for a checkpoint path, an engine or a layer.
+
+    A path goes through ``load_engine(path, **load_options)``; a layer is switched to eval mode.
+    """
+    if isinstance(model, (str, os.PathLike)):
+        return load_engine(model, **load_options)
+    if isinstance(model, paddle.nn.Layer):
+        model.eval()
+        return DygraphEngine(model, options_of(model), load_options.get("device", "cpu"))
+    if callable(model) and hasattr(model, "outputs"):
+        return model
+    raise TypeError(f"model must be a checkpoint path, an engine of model.inference or a paddle Layer, "
+                    f"got {type(model).__name__}")
+
+
+def _pad4(batch):
+    """Edge-replicate (B, H, W, 3) to multiples of 4; returns (B, 3, H4, W4) float32."""
+    _, h, w, _ = batch.shape
+    padded = np.pad(batch, ((0, 0), (0, -h % 4), (0, -w % 4), (0, 0)), mode="edge")
+    return np.ascontiguousarray(padded.transpose(0, 3, 1, 2), dtype=np.float32)
+
+
+def predict_batch(engine, src, bgr):
+    """Run ``engine`` on a batch of same-size images of any size.
+
+    src, bgr: float32 (B, H, W, 3) RGB in [0, 1].
+    Returns {"pha": (B, H, W), "fgr": (B, H, W, 3), "err": (B, H, W), "ref": (B, H, W) or None},
+    all in [0, 1]; err is the predicted error (upsampled from the coarse map for refine models),
+    ref is 1 on refined 4x4 patches (None for base models).
+    """
+    _, h, w, _ = src.shape
+    out = engine(_pad4(src), _pad4(bgr))
+    H4, W4 = out["pha"].shape[2:]
+    if "err_sm" in out:
+        err = np.stack([cv2.resize(e[0], (W4, H4), interpolation=cv2.INTER_LINEAR) for e in out["err_sm"]])
+        ref = np.repeat(np.repeat(out["ref_sm"][:, 0], 4, axis=1), 4, axis=2)[:, :h, :w]
+    else:
+        err, ref = out["err"][:, 0], None
+    return {"pha": out["pha"][:, 0, :h, :w], "fgr": out["fgr"].transpose(0, 2, 3, 1)[:, :h, :w],
+            "err": np.clip(err[:, :h, :w], 0, 1), "ref": ref}
+
+
+def predict_images(model, src, bgr, batch_size=1, **load_options):
+    """Matte one image or a list of images.
+
+    Args:
+        model: checkpoint path, engine or layer (see ``as_engine``).
+        src: float32 (H, W, 3) RGB in [0, 1], or a list of them.
+        bgr: the background(s): one array (used for every source) or a list matching ``src``.
+        batch_size: images per model call (images of the same size are batched).
+    Returns:
+        for one image a dict {"pha": (H, W), "fgr": (H, W, 3), "err": (H, W), "ref": (H, W) or
+        None}; for a list, a list of such dicts.
+    """
+    single = isinstance(src, np.ndarray) and src.ndim == 3
+    srcs = [src] if single else list(src)
+    bgrs = [bgr] * len(srcs) if isinstance(bgr, np.ndarray) and bgr.ndim == 3 else list(bgr)
+    if len(bgrs) != len(srcs):
+        raise InputMismatchError(f"got {len(srcs)} source images but {len(bgrs)} backgrounds")
+    for i, (s, b) in enumerate(zip(srcs, bgrs)):
+        _check_pair(s, b, f"src[{i}]", f"bgr[{i}]")
+    engine = as_engine(model, **load_options)
+    results = [result for _, result in _run(engine, zip(range(len(srcs)), srcs, bgrs), batch_size)]
+    return results[0] if single else results
+
+
+def _check_pair(src, bgr, src_name, bgr_name):
+    for name, x in ((src_name, src), (bgr_name, bgr)):
+        if not isinstance(x, np.ndarray) or x.ndim != 3 or x.shape[2] != 3:
+            raise ValueError(f"{name} must be an (H, W, 3) RGB array, got "
+                             f"{getattr(x, 'shape', type(x).__name__)}")
+    if src.shape != bgr.shape:
+        raise InputMismatchError(f"size mismatch: {src_name} is {src.shape[1]}x{src.shape[0]} but {bgr_name} is "
+                                 f"{bgr.shape[1]}x{bgr.shape[0]} (width x height); resize the background "
+                                 f"(--resize-bgr) or pass the matching one")
+
+
+def _run(engine, items, batch_size):
+    """Yield (name, result) for (name, src, bgr) items, batching consecutive same-size images."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    pending = []
+
+    def flush():
+        names = [p[0] for p in pending]
+        out = predict_batch(engine, np.stack([p[1] for p in pending]), np.stack([p[2] for p in pending]))
+        pending.clear()
+        for i, name in enumerate(names):
+            yield name, {k: (v[i] if v is not None else None) for k, v in out.items()}
+
+    for name, src, bgr in items:
+        if pending and (len(pending) == batch_size or pending[0][1].shape != src.shape):
+            yield from flush()
+        pending.append((name, src, bgr))
+    if pending:
+        yield from flush()
+
+
+def composite_rgba(pha, fgr):
+    """RGBA cut-out (H, W, 4) in [0, 1]: the foreground (black where alpha is 0) with alpha."""
+    return np.concatenate([fgr * (pha[..., None] > 0), pha[..., None]], axis=2)
+
+
+def composite_over(pha, fgr, background):
+    """fgr over ``background`` ((H, W, 3) array or an RGB triple in [0, 1]): (H, W, 3) in [0, 1]."""
+    a = pha[..., None]
+    return fgr * a + np.asarray(background, dtype=np.float32) * (1 - a)
+
+
+# ------------------------------------------------------------------ files and videos
+def _pairs(src_path, bgr_path):
+    """(source, background source, mode) with mode "single" (one background for all) or "paired"."""
+    src_kind, bgr_kind = source_kind(src_path), source_kind(bgr_path)
+    src = open_source(src_path)
+    if bgr_kind == "image":
+        return src, ImageSource.from_path(bgr_path), "single"
+    if src_kind == "folder" and bgr_kind == "folder":
+        bgr = ImageSource.from_path(bgr_path)
+        by_name = dict(zip(bgr.names, bgr.paths))
+        missing = [n for n in src.names if n not in by_name]
+        if missing:
+            raise InputMismatchError(f"{len(missing)} source image(s) of '{src_path}' have no background of the same "
+                                     f"name in '{bgr_path}': {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}")
+        extra = len(bgr.names) - len(src.names)
+        if extra:
+            warnings.warn(f"{extra} background(s) in '{bgr_path}' match no source image and are ignored", stacklevel=3)
+        return src, ImageSource([by_name[n] for n in src.names], src.names), "paired"
+    if src_kind == "video" and bgr_kind == "video":
+        bgr = VideoSource(bgr_path)
+        if len(bgr) != len(src):
+            raise InputMismatchError(f"background video '{bgr_path}' has {len(bgr)} frames but source video "
+                                     f"'{src_path}' has {len(src)}; pass a background image or a video of the "
+                                     f"same length")
+        return src, bgr, "paired"
+    raise InputMismatchError(f"cannot pair a {src_kind} source ('{src_path}') with a {bgr_kind} background "
+                             f"('{bgr_path}'): use one background image, a folder of backgrounds named like the "
+                             f"source images, or a background video as long as the source video")
+
+
+def _prepared(src, bgr_source, mode, resize_bgr, align, check_every):
+    """(name, src, bgr) with the background resized / aligned / checked; runs on the decode thread."""
+    fixed = next(iter(bgr_source))[1] if mode == "single" else None
+    frames = iter(bgr_source) if mode == "paired" else None
+    for i, (name, image) in enumerate(src):
+        if frames is not None:
+            try:
+                bgr_name, bgr = next(frames)
+            except StopIteration:
+                raise InputMismatchError(f"the background ran out of frames at source frame {i}") from None
+        else:
+            bgr_name, bgr = bgr_source.names[0], fixed
+        label = f"source '{name}'"
+        if bgr.shape != image.shape:
+            if not resize_bgr:
+                raise InputMismatchError(f"size mismatch: {label} is {image.shape[1]}x{image.shape[0]} but "
+                                         f"background '{bgr_name}' is {bgr.shape[1]}x{bgr.shape[0]} (width x "
+                                         f"height); use --resize-bgr (resize_bgr=True) to resize it")
+            bgr = cv2.resize(bgr, (image.shape[1], image.shape[0]), interpolation=cv2.INTER_AREA)
+        if align:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", AlignmentWarning)
+                bgr, _ = align_background(image, bgr)
+            for w in caught:
+                warnings.warn(f"{label}: {w.message}", AlignmentWarning, stacklevel=2)
+        if check_every or i == 0:
+            note = background_mismatch(image, bgr)
+            if note:
+                warnings.warn(f"{label}: {note}", AlignmentWarning, stacklevel=2)
+        yield name, image, bgr
+
+
+def _write_rgba(path, rgba):
+    """RGBA (H, W, 4) in [0, 1] -> 8-bit PNG (inside the staging folder, so no temp file needed)."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    bgra = cv2.cvtColor((np.clip(rgba, 0, 1) * 255 + 0.5).astype(np.uint8), cv2.COLOR_RGBA2BGRA)
+    ok, buf = cv2.imencode(".png", bgra)
+    if not ok:
+        raise OSError(f"OpenCV could not encode '{path}'")
+    buf.tofile(path)
+
+
+def _check_outputs(outputs, engine):
+    outputs = tuple(outputs)
+    unknown = [o for o in outputs if o not in OUTPUT_TYPES]
+    if unknown or not outputs:
+        raise ValueError(f"outputs must be a non-empty selection of {OUTPUT_TYPES}, got {outputs}")
+    if "ref" in outputs and "ref_sm" not in engine.outputs:
+        raise ValueError("output 'ref' (refined patches) needs a mattingrefine model")
+    return outputs
+
+
+def convert(model, src_path, bgr_path, output_dir, outputs=("pha", "fgr", "com"), batch_size=1,
+            resize_bgr=False, align=False, com_color=DEFAULT_COM_COLOR, com_bgr=None, overwrite=False,
+            progress=True, **load_options):
+    """Matte an image, a folder of images or a video and write the outputs to ``output_dir``.
+
+    Args:
+        model: checkpoint path, engine or layer (see ``as_engine``). For a path whose options do
+            not set ``backbone_scale``, it follows ``suggest_backbone_scale`` of the first source.
+        src_path: image, folder of images (nested folders allowed) or video file.
+        bgr_path: one background image (for every source image / frame), a folder of backgrounds
+            named like the source images (any extension), or a video as long as the source video.
+        outputs: any of "pha" (8-bit alpha PNG / video), "fgr" (foreground), "com" (RGBA PNG for
+            images; for videos fgr over ``com_bgr`` or ``com_color``), "err", "ref".
+        resize_bgr: resize backgrounds of another size to the source instead of failing.
+        align: align each background to its source (ORB + RANSAC homography; see model.alignment).
+        com_color: RGB in [0, 1] behind video composites; com_bgr: an image path used instead.
+        overwrite: write into an existing ``output_dir`` (same-named files are replaced).
+    Images go to ``output_dir/<output>/<name>.png``; a video to ``output_dir/<output>.mp4`` with
+    the source's frame rate. Outputs appear only when the whole run succeeded.
+    Returns the list of files written (relative to ``output_dir``).
+    """
+    src, bgr_source, mode = _pairs(src_path, bgr_path)
+    if isinstance(model, (str, os.PathLike)) and "options" not in load_options:
+        h, w = src.first_size()
+        load_options["options"] = ModelOptions.for_checkpoint(model, backbone_scale=suggest_backbone_scale(h, w))
+    engine = as_engine(model, **load_options)
+    outputs = _check_outputs(outputs, engine)
+    items = prefetch(_prepared(src, bgr_source, mode, resize_bgr, align, check_every=src.kind == "images"))
+    results = tqdm(_run(engine, items, batch_size), total=len(src), disable=not progress,
+                   unit="frame" if src.kind == "video" else "image")
+    with staged_output(output_dir, overwrite) as tmp:
+        if src.kind == "video":
+            background = com_color if com_bgr is None else _read_com_background(com_bgr, src.first_size())
+            _write_video(results, tmp, outputs, src.fps, src.first_size(), background)
+        else:
+            _write_images(results, tmp, outputs)
+        written = sorted(os.path.relpath(os.path.join(d, f), tmp) for d, _, fs in os.walk(tmp) for f in fs)
+    return written
+
+
+def _read_com_background(path, size):
+    from dataset.io import read_image
+    image = read_image(path)
+    return cv2.resize(image, (size[1], size[0]), interpolation=cv2.INTER_AREA)
+
+
+def _write_images(results, folder, outputs):
+    for name, r in results:
+        path = lambda kind: os.path.join(folder, kind, name + ".png")  # noqa: E731
+        if "pha" in outputs:
+            write_alpha(path("pha"), r["pha"])
+        if "fgr" in outputs:
+            write_image(path("fgr"), r["fgr"])
+        if "com" in outputs:
+            _write_rgba(path("com"), composite_rgba(r["pha"], r["fgr"]))
+        if "err" in outputs:
+            write_alpha(path("err"), r["err"])
+        if "ref" in outputs:
+            write_alpha(path("ref"), r["ref"])
+
+
+def _write_video(results, folder, outputs, fps, size, background):
+    sinks = {kind: VideoSink(os.path.join(folder, kind + ".mp4"), fps, size) for kind in outputs}
+    gray = lambda x: np.repeat(x[..., None], 3, axis=2)  # noqa: E731
+    try:
+        for _, r in results:
+            frames = {"pha": lambda: gray(r["pha"]),
+                      "fgr": lambda: r["fgr"] * (r["pha"][..., None] > 0),
+                      "com": lambda: composite_over(r["pha"], r["fgr"], background),
+                      "err": lambda: gray(r["err"]),
+                      "ref": lambda: gray(r["ref"])}
+            for kind, sink in sinks.items():
+                sink.write(frames[kind]())
+    finally:
+        for sink in sinks.values():
+            sink.close()
