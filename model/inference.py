@@ -283,8 +283,10 @@ def cached_export(model_path, options, cache_dir=None):
     net = options.build()
     load_checkpoint(net, model_path, strict=True)
     log.info("exporting %s for Paddle Inference (once; cached in %s)", model_path, folder)
+    # A folder without meta.json is not ours (exports appear by rename, complete): replace it.
+    stale = os.path.isdir(folder)
     try:
-        export_model(net, options, folder)
+        export_model(net, options, folder, overwrite=stale)
     except FileExistsError:  # another process finished the same export first
         pass
     return folder

@@ -1,0 +1,147 @@
+"""model.inference: exported programs through Paddle Inference agree with dygraph; the export cache."""
+import json
+import os
+
+import numpy as np
+import paddle
+import pytest
+
+from model import CheckpointError, MattingBase, MattingRefine
+from model.inference import (ExportError, InferenceEngine, ModelOptions, cache_folder, cache_key, cached_export,
+                             export_model, load_engine, load_exported)
+
+TOLERANCE = 1e-4  # the parity tolerance of the project (measured differences are ~1e-6)
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    path = tmp_path_factory.mktemp("ckpt") / "refine.pdparams"
+    paddle.seed(0)
+    paddle.save(MattingRefine("mobilenetv2").state_dict(), str(path))
+    return str(path)
+
+
+def random_pair(batch=2, height=128, width=160, seed=0):
+    """A batch of distinct sources with backgrounds that differ from them in a few regions."""
+    rng = np.random.default_rng(seed)
+    src = rng.random((batch, 3, height, width), dtype=np.float32)
+    bgr = src.copy()
+    bgr[:, :, height // 4: height // 2, width // 3: width // 2] = rng.random((batch, 3, height // 4,
+                                                                             width // 2 - width // 3))
+    bgr = np.clip(bgr + rng.normal(0, 0.05, bgr.shape), 0, 1).astype(np.float32)
+    return src, bgr
+
+
+def assert_outputs_close(a, b, names):
+    assert sorted(a) == sorted(b) == sorted(names)
+    for name in names:
+        assert a[name].shape == b[name].shape, name
+        np.testing.assert_allclose(a[name], b[name], atol=TOLERANCE, rtol=0, err_msg=name)
+
+
+@pytest.mark.parametrize("mode,extra", [("full", {}), ("thresholding", {"refine_threshold": 0.05}),
+                                        # k = 60 patches of 40 x 32 locations, without ties in err
+                                        ("sampling", {"refine_sample_pixels": 960})])
+def test_inference_matches_dygraph(checkpoint, mode, extra):
+    options = ModelOptions.for_checkpoint(checkpoint, refine_mode=mode, **extra)
+    exported = load_engine(checkpoint, options, engine="inference")
+    eager = load_engine(checkpoint, options, engine="dygraph")
+    src, bgr = random_pair()
+    a, b = exported(src, bgr), eager(src, bgr)
+    assert_outputs_close(a, b, options.outputs)
+    refined = b["ref_sm"].sum(axis=(1, 2, 3))
+    if mode == "full":
+        assert (refined == 40 * 32).all()
+    else:  # patches were selected, but not all of them: the refiner's selection path ran
+        assert ((refined > 0) & (refined < 40 * 32)).all(), refined
+    if mode == "sampling":
+        assert (refined <= 60).all()
+
+
+def test_thresholding_with_no_patch_above_threshold(checkpoint):
+    options = ModelOptions.for_checkpoint(checkpoint, refine_mode="thresholding", refine_threshold=1.0)
+    src, bgr = random_pair(batch=1)
+    a = load_engine(checkpoint, options)(src, bgr)
+    b = load_engine(checkpoint, options, engine="dygraph")(src, bgr)
+    assert a["ref_sm"].sum() == 0
+    assert_outputs_close(a, b, options.outputs)
+
+
+def test_base_model_exports(tmp_path):
+    path = str(tmp_path / "base.pdparams")
+    paddle.seed(1)
+    paddle.save(MattingBase("mobilenetv2").state_dict(), path)
+    options = ModelOptions.for_checkpoint(path)
+    assert (options.model_type, options.backbone) == ("mattingbase", "mobilenetv2")
+    src, bgr = random_pair(batch=1, height=64, width=96)
+    assert_outputs_close(load_engine(path)(src, bgr), load_engine(path, engine="dygraph")(src, bgr),
+                         ("pha", "fgr", "err", "hid"))
+
+
+def test_cache_is_reused_and_keyed(checkpoint, tmp_path):
+    options = ModelOptions.for_checkpoint(checkpoint, refine_mode="full")
+    first = cached_export(checkpoint, options)
+    assert first.startswith(cache_folder(checkpoint))
+    assert os.path.dirname(cache_folder(checkpoint)) == os.path.dirname(checkpoint)
+    stamp = os.stat(os.path.join(first, "model.pdiparams")).st_mtime_ns
+    assert cached_export(checkpoint, options) == first
+    assert os.stat(os.path.join(first, "model.pdiparams")).st_mtime_ns == stamp  # not exported again
+    # Other options, other weights: other programs.
+    assert cache_key(checkpoint, ModelOptions.for_checkpoint(checkpoint, refine_mode="sampling")) != \
+        cache_key(checkpoint, options)
+    other = tmp_path / "other.pdparams"
+    paddle.seed(5)
+    paddle.save(MattingRefine("mobilenetv2").state_dict(), str(other))
+    assert cache_key(str(other), options) != cache_key(checkpoint, options)
+    with open(os.path.join(first, "meta.json")) as f:
+        meta = json.load(f)
+    assert meta["options"] == options.to_dict() and meta["paddle"] == paddle.__version__
+
+
+def test_incomplete_cache_entry_is_not_loaded(checkpoint, tmp_path):
+    options = ModelOptions.for_checkpoint(checkpoint, refine_mode="full", backbone_scale=0.125)
+    folder = os.path.join(cache_folder(checkpoint, str(tmp_path)), cache_key(checkpoint, options))
+    os.makedirs(folder)
+    with open(os.path.join(folder, "model.json"), "w") as f:
+        f.write("{truncated")  # a crash in the middle of a (non-atomic) write
+    assert cached_export(checkpoint, options, cache_dir=str(tmp_path)) == folder
+    engine = InferenceEngine(folder)
+    src, bgr = random_pair(batch=1)
+    assert engine(src, bgr)["pha"].shape == (1, 1, 128, 160)
+    assert not [n for n in os.listdir(os.path.dirname(folder)) if n.startswith(".tmp")]
+
+
+def test_checkpoint_of_another_backbone_is_a_clear_error(checkpoint):
+    with pytest.raises(CheckpointError, match="resnet50"):
+        load_engine(checkpoint, ModelOptions(backbone="resnet50", refine_mode="full"))
+
+
+def test_export_folder_is_atomic_and_not_overwritten(checkpoint, tmp_path):
+    options = ModelOptions.for_checkpoint(checkpoint, refine_mode="full")
+    net = options.build()
+    out = export_model(net, options, tmp_path / "exported")
+    assert sorted(os.listdir(out)) == ["meta.json", "model.json", "model.pdiparams"]
+    with pytest.raises(FileExistsError, match="exported"):
+        export_model(net, options, tmp_path / "exported")
+    assert [n for n in os.listdir(tmp_path) if n.startswith(".tmp")] == []
+
+
+def test_bad_export_folders_and_inputs(checkpoint, tmp_path):
+    with pytest.raises(ExportError, match="not found"):
+        load_exported(tmp_path / "missing")
+    (tmp_path / "partial").mkdir()
+    (tmp_path / "partial" / "model.json").write_text("{}")
+    with pytest.raises(ExportError, match="missing model.pdiparams, meta.json"):
+        load_exported(tmp_path / "partial")
+    engine = load_engine(checkpoint, ModelOptions.for_checkpoint(checkpoint, refine_mode="full"))
+    src, bgr = random_pair(batch=1)
+    with pytest.raises(ValueError, match="divisible by 4"):
+        engine(src[:, :, :126], bgr[:, :, :126])
+    with pytest.raises(ValueError, match="same shape"):
+        engine(src, bgr[:, :, :124])
+    with pytest.raises(ValueError, match=r"\(B, 3, H, W\)"):
+        engine(src[0], bgr[0])
+    with pytest.raises(ValueError, match="engine must be one of"):
+        load_engine(checkpoint, engine="onnx")
+    with pytest.raises(ValueError, match="device must be"):
+        load_engine(checkpoint, engine="dygraph", device="tpu")
