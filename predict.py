@@ -17,6 +17,7 @@ kernel default to the checkpoint's. Outputs appear only when the whole run succe
 existing --output-dir needs --overwrite.
 """
 import argparse
+import logging
 import sys
 import warnings
 
@@ -104,6 +105,14 @@ def make_engine(args, first_size):
     return load_engine(args.model_path, options, engine=args.engine, **engine_options)
 
 
+def _show_export_notes():
+    """Print model.inference's one-time "exporting ..." note (the first run takes longer)."""
+    logger = logging.getLogger("model.inference")
+    if not logger.handlers:
+        logger.addHandler(logging.StreamHandler(sys.stderr))
+        logger.setLevel(logging.INFO)
+
+
 def _show_warning(message, category, filename, lineno, file=None, line=None):
     print(f"warning: {message}", file=sys.stderr)
 
@@ -113,7 +122,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.batch_size < 1:
         parser.error(f"--batch-size must be >= 1, got {args.batch_size}")
-    warnings.showwarning = _show_warning
+    shown, warnings.showwarning = warnings.showwarning, _show_warning
+    _show_export_notes()
     try:
         com_color = parse_color(args.com_color)
         engine = make_engine(args, open_source(args.src).first_size())
@@ -125,6 +135,8 @@ def main(argv=None):
             ValueError) as e:
         print(f"predict.py: error: {e}", file=sys.stderr)
         return 2
+    finally:
+        warnings.showwarning = shown
     print(f"wrote {len(written)} file(s) to {args.output_dir}")
     return 0
 

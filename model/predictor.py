@@ -188,7 +188,7 @@ def _pairs(src_path, bgr_path):
                                      f"'{src_path}' has {len(src)}; pass a background image or a video of the "
                                      f"same length")
         return src, bgr, "paired"
-    raise InputMismatchError(f"cannot pair a {src_kind} source ('{src_path}') with a {bgr_kind} background "
+    raise InputMismatchError(f"cannot pair the {src_kind} source ('{src_path}') with the {bgr_kind} background "
                              f"('{bgr_path}'): use one background image, a folder of backgrounds named like the "
                              f"source images, or a background video as long as the source video")
 
