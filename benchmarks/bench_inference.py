@@ -1,0 +1,189 @@
+"""Side-by-side inference speed: our default path, our dygraph and the official PyTorch model.
+
+    python benchmarks/bench_inference.py                 # all cases, 2 threads, 3 interleaved rounds
+    python benchmarks/bench_inference.py --cases mnv2-hd --rounds 5 --threads 2
+
+Every case uses the same seeded, calibrated weights (built with the reference code, saved as .pth
+and converted with our converter) and the same synthetic input. Each engine runs in its own
+process per round (warm-up, then ``--runs`` timed frames), the rounds interleave the engines so
+that machine noise hits them alike, and the table reports the median over all timed frames,
+the time ratio to the reference, and each process's peak resident memory (and its growth while
+running frames). On a GPU (``--device gpu``) the default path is also timed in fp16 and frames
+per second are reported.
+
+Needs torch and backgroundmattingv2==1.0 (pip install -r requirements-test.txt).
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+# name: (backbone, model_type, height, width, backbone_scale, sample_pixels)
+CASES = {
+    "mnv2-hd": ("mobilenetv2", "mattingrefine", 1080, 1920, 0.25, 80_000),
+    "mnv2-4k": ("mobilenetv2", "mattingrefine", 2160, 3840, 0.125, 320_000),
+    "r50-hd": ("resnet50", "mattingrefine", 1080, 1920, 0.25, 80_000),
+    "r50-base": ("resnet50", "mattingbase", 512, 512, None, None),
+}
+ENGINES = ("default", "dygraph", "torch")
+
+
+def make_input(height, width, seed=0):
+    """A smooth background and a source with a soft-edged subject: float32 (1, 3, H, W) in [0, 1]."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    bgr = cv2.resize(rng.random((height // 16, width // 16, 3), dtype=np.float32), (width, height),
+                     interpolation=cv2.INTER_CUBIC).clip(0, 1)
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    alpha = np.clip((0.3 * min(height, width) - np.hypot(yy - height * 0.55, (xx - width * 0.5) * 0.8)) / 8, 0, 1)
+    src = alpha[..., None] * np.array([0.8, 0.5, 0.4], np.float32) + (1 - alpha[..., None]) * bgr
+    return (np.ascontiguousarray(a.transpose(2, 0, 1)[None], dtype=np.float32) for a in (src, bgr))
+
+
+def _memory_kib(field):
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field):
+                return int(line.split()[1])
+    return 0
+
+
+def worker(args):
+    """Time one engine on one case in this process; print a JSON line."""
+    backbone, model_type, height, width, scale, pixels = CASES[args.case]
+    src, bgr = make_input(height, width)
+    refine = dict(backbone_scale=scale, refine_mode="sampling", refine_sample_pixels=pixels)
+    if args.engine == "torch":
+        import torch
+        from BackgroundMattingV2.model.model import MattingBase, MattingRefine
+
+        torch.set_num_threads(args.threads)
+        device = "cuda" if args.device == "gpu" else "cpu"
+        net = MattingRefine(backbone, **refine) if model_type == "mattingrefine" else MattingBase(backbone)
+        net.load_state_dict(torch.load(args.pth, map_location="cpu"))
+        net = net.eval().to(device)
+        s, b = torch.from_numpy(src).to(device), torch.from_numpy(bgr).to(device)
+
+        def run():
+            with torch.inference_mode():
+                net(s, b)
+            if device == "cuda":
+                torch.cuda.synchronize()
+    else:
+        from model.inference import ModelOptions, load_engine
+
+        options = ModelOptions(model_type=model_type, backbone=backbone,
+                               **({k: v for k, v in refine.items()} if model_type == "mattingrefine" else {}))
+        engine = load_engine(args.pdparams, options, engine="inference" if args.engine == "default" else "dygraph",
+                             device=args.device, **({"threads": args.threads, "precision": args.precision}
+                                                    if args.engine == "default" else {}))
+
+        def run():
+            engine(src, bgr)
+    for _ in range(args.warmup):
+        run()
+    before = _memory_kib("VmRSS:")
+    times = []
+    for _ in range(args.runs):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    print(json.dumps({"times": times, "peak_mib": _memory_kib("VmHWM:") / 1024,
+                      "growth_mib": (_memory_kib("VmHWM:") - before) / 1024}))
+
+
+def prepare_weights(case, folder):
+    """Seeded reference weights as .pth and, through our converter, .pdparams."""
+    from model.torch_weights import convert_checkpoint
+    from tools.make_reference_checkpoint import save_reference_checkpoint
+
+    backbone, model_type = CASES[case][:2]
+    pth = os.path.join(folder, f"{backbone}_{model_type}.pth")
+    pdparams = pth[:-4] + ".pdparams"
+    if not os.path.exists(pdparams):
+        save_reference_checkpoint(pth, backbone, refine=model_type == "mattingrefine", seed=0)
+        convert_checkpoint(pth, pdparams)
+    return pth, pdparams
+
+
+def run_worker(case, engine, pth, pdparams, args, precision="fp32"):
+    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
+    cmd = [sys.executable, os.path.abspath(__file__), "--worker", "--case", case, "--engine", engine,
+           "--pth", pth, "--pdparams", pdparams, "--threads", str(args.threads), "--runs", str(args.runs),
+           "--warmup", str(args.warmup), "--device", args.device, "--precision", precision]
+    result = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"{engine} on {case} failed:\n{result.stderr[-3000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES))
+    parser.add_argument("--engines", nargs="+", default=list(ENGINES), choices=list(ENGINES))
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (one process per engine each)")
+    parser.add_argument("--runs", type=int, default=5, help="timed frames per process")
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--device", default="cpu", choices=["cpu", "gpu"])
+    parser.add_argument("--weights-dir", help="keep the generated weights here (default: a temporary folder)")
+    # Internal: one measurement in a subprocess.
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--case", help=argparse.SUPPRESS)
+    parser.add_argument("--engine", help=argparse.SUPPRESS)
+    parser.add_argument("--pth", help=argparse.SUPPRESS)
+    parser.add_argument("--pdparams", help=argparse.SUPPRESS)
+    parser.add_argument("--precision", default="fp32", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        return worker(args)
+
+    folder = args.weights_dir or tempfile.mkdtemp(prefix="bgmv2_bench_")
+    os.makedirs(folder, exist_ok=True)
+    variants = [(e, "fp32") for e in args.engines]
+    if args.device == "gpu" and "default" in args.engines:
+        variants.append(("default", "fp16"))
+    rows = []
+    for case in args.cases:
+        pth, pdparams = prepare_weights(case, folder)
+        run_worker(case, "default", pth, pdparams, argparse.Namespace(**{**vars(args), "runs": 1, "warmup": 0})) \
+            if "default" in args.engines else None  # export once, outside the timed rounds
+        samples = {v: [] for v in variants}
+        memory = {v: (0.0, 0.0) for v in variants}
+        for _ in range(args.rounds):
+            for variant in variants:
+                out = run_worker(case, variant[0], pth, pdparams, args, precision=variant[1])
+                samples[variant] += out["times"]
+                memory[variant] = (max(memory[variant][0], out["peak_mib"]),
+                                   max(memory[variant][1], out["growth_mib"]))
+        reference = float(np.median(samples[("torch", "fp32")])) if ("torch", "fp32") in samples else None
+        for variant in variants:
+            median = float(np.median(samples[variant]))
+            rows.append((case, f"{variant[0]}" + (" fp16" if variant[1] == "fp16" else ""), median,
+                         median / reference if reference else float("nan"), *memory[variant]))
+        print(f"done: {case}", file=sys.stderr, flush=True)
+
+    print(f"\nthreads={args.threads} device={args.device} rounds={args.rounds} runs/round={args.runs} "
+          f"(median over {args.rounds * args.runs} frames per engine)")
+    header = f"{'case':<10} {'engine':<13} {'s/frame':>8} {'fps':>7} {'vs torch':>9} {'peak MiB':>9} {'growth MiB':>11}"
+    print(header)
+    print("-" * len(header))
+    for case, engine, median, ratio, peak, growth in rows:
+        print(f"{case:<10} {engine:<13} {median:8.3f} {1 / median:7.2f} {ratio:9.2f} {peak:9.0f} {growth:11.0f}")
+    for case in args.cases:
+        backbone, model_type, h, w, scale, pixels = CASES[case]
+        detail = f"scale {scale}, sampling {pixels:,} px" if scale else "base network only"
+        print(f"  {case}: {backbone} {model_type} {w}x{h}, {detail}")
+
+
+if __name__ == "__main__":
+    main()
