@@ -49,7 +49,6 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-import paddle
 import yaml
 from tqdm import tqdm
 
@@ -57,7 +56,8 @@ from dataset.augmentation import PairRandomAffineAndResize, RandomAffineAndResiz
 from dataset.io import IMAGE_EXTENSIONS, list_images, read_alpha, read_image, write_alpha, write_image
 from dataset.paths import DatasetKeyError, dataset_root, load_dataset_paths
 from dataset.trimap import make_trimap
-from model import BACKBONES, MODEL_TYPES, REFINE_MODES, CheckpointError, build_model, load_checkpoint
+from model import BACKBONES, MODEL_TYPES, REFINE_MODES, CheckpointError
+from model.inference import ENGINES, ModelOptions, load_engine
 from model.metrics import METRIC_NAMES, UNKNOWN, crop_to_multiple_of_4, evaluate_image, to_uint8
 
 RESULT_FILES = ("results.json", "results.csv")
@@ -98,7 +98,10 @@ def build_parser():
     model.add_argument("--refine-mode", default="sampling", choices=REFINE_MODES)
     model.add_argument("--refine-sample-pixels", type=int, default=80_000)
     model.add_argument("--refine-threshold", type=float, default=0.1)
-    model.add_argument("--device", help="paddle device, e.g. cpu or gpu:0 (default: paddle's default)")
+    model.add_argument("--device", default="cpu", help="cpu, gpu or gpu:N")
+    model.add_argument("--engine", default="inference", choices=ENGINES,
+                       help="inference: the exported program through Paddle Inference (exported once and "
+                            "cached next to the checkpoint); dygraph: eager execution, for debugging")
 
     proto = p.add_argument_group("composition protocol (with --model-path)")
     proto.add_argument("--bgr-path", help="folder of background images "
@@ -316,36 +319,30 @@ class Protocol:
 
 # ------------------------------------------------------------------ model
 def load_model(args):
-    """The network of ``args`` with the weights of ``args.model_path`` (strict), in eval mode."""
-    if args.device:
-        paddle.set_device(args.device)
-    net = build_model(args.model_type, args.backbone, args.backbone_scale, args.refine_mode,
-                      args.refine_sample_pixels, args.refine_threshold)
+    """An engine ``engine(src, bgr) -> {name: array}`` for ``args.model_path`` (weights loaded strictly)."""
+    options = ModelOptions(args.model_type, args.backbone, args.backbone_scale, args.refine_mode,
+                           args.refine_sample_pixels, args.refine_threshold)
     try:
-        load_checkpoint(net, args.model_path, strict=True)
+        return load_engine(args.model_path, options, engine=args.engine, device=args.device)
     except CheckpointError as e:
         raise EvalError(f"--model-path: {e} (check --backbone and --model-type; given "
                         f"{args.backbone}, {args.model_type})") from e
-    net.eval()
-    return net
 
 
-def run_model(net, src, bgr):
+def run_model(engine, src, bgr):
     """Matte one image: src, bgr float32 (H, W, 3) in [0, 1], H and W multiples of 4.
 
     Returns (pha float32 (H, W) in [0, 1], fgr float32 (H, W, 3) in [0, 1]).
     """
-    to_tensor = lambda x: paddle.to_tensor(np.ascontiguousarray(x.transpose(2, 0, 1)[None]))
-    with paddle.no_grad():
-        pha, fgr = net(to_tensor(src), to_tensor(bgr))[:2]
-    return pha.numpy()[0, 0], fgr.numpy()[0].transpose(1, 2, 0)
+    out = engine(src.transpose(2, 0, 1)[None], bgr.transpose(2, 0, 1)[None])
+    return out["pha"][0, 0], out["fgr"][0].transpose(1, 2, 0)
 
 
-def run_padded(net, src, bgr):
+def run_padded(engine, src, bgr):
     """run_model on inputs padded by edge replication to a multiple of 4, cropped back to (H, W)."""
     h, w = src.shape[:2]
     pad = ((0, -h % 4), (0, -w % 4), (0, 0))
-    pha, fgr = run_model(net, np.pad(src, pad, mode="edge"), np.pad(bgr, pad, mode="edge"))
+    pha, fgr = run_model(engine, np.pad(src, pad, mode="edge"), np.pad(bgr, pad, mode="edge"))
     return pha[:h, :w], fgr[:h, :w]
 
 
@@ -452,13 +449,13 @@ def save_sample(output_dir, name, pred_pha, pred_fgr, gt_pha, gt_fgr, trimap):
 def score_model(args, gt, names):
     """{name: metrics} of the model in args.model_path on the composited ground truth."""
     protocol = Protocol(args.protocol, background_folder(args), args.size, args.seed)
-    net = load_model(args)
+    engine = load_model(args)
     per_image = {}
     for index, name in enumerate(tqdm(names, desc="evaluating", unit="img")):
         pha, fgr, trimap = read_ground_truth(gt, name)
         pha, fgr, bgr = protocol(index, pha, fgr)
         src = pha[:, :, None] * fgr + (1 - pha[:, :, None]) * bgr
-        pred_pha, pred_fgr = run_padded(net, src.astype(np.float32), bgr.astype(np.float32))
+        pred_pha, pred_fgr = run_padded(engine, src.astype(np.float32), bgr.astype(np.float32))
         gt_pha, gt_fgr = to_uint8(pha), to_uint8(fgr)
         if trimap is None or not protocol.keeps_trimap:
             trimap = make_trimap(gt_pha)
