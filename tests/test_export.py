@@ -1,0 +1,84 @@
+"""tools/export.py: Paddle Inference and ONNX exports agree with dygraph; predict.py runs an export."""
+import importlib.util
+import os
+
+import numpy as np
+import paddle
+import pytest
+
+import predict
+from dataset.io import read_alpha
+from model import MattingRefine
+from model.inference import ExportError, ModelOptions, export_model, export_onnx, load_checkpoint
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SAMPLES = os.path.join(ROOT, "dataset", "samples")
+TOLERANCE = 1e-4
+
+
+def load_tool():
+    spec = importlib.util.spec_from_file_location("export_tool", os.path.join(ROOT, "tools", "export.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    path = tmp_path_factory.mktemp("ckpt") / "refine.pdparams"
+    paddle.seed(0)
+    paddle.save(MattingRefine("mobilenetv2").state_dict(), str(path))
+    return str(path)
+
+
+def test_export_cli_writes_a_program_that_predict_runs(checkpoint, tmp_path, capsys):
+    tool = load_tool()
+    out = tmp_path / "exported"
+    assert tool.main(["--model-path", checkpoint, "--output-dir", str(out), "--refine-mode", "full",
+                      "--check", "--check-size", "64x96"]) == 0
+    printed = capsys.readouterr().out
+    assert "paddle.inference vs dygraph" in printed
+    assert sorted(os.listdir(out)) == ["meta.json", "model.json", "model.pdiparams"]
+    assert tool.main(["--model-path", checkpoint, "--output-dir", str(out)]) == 2
+    assert "already exists" in capsys.readouterr().err
+
+    args = ["--src", os.path.join(SAMPLES, "src.jpg"), "--bgr", os.path.join(SAMPLES, "bgr.jpg"),
+            "--outputs", "pha", "--no-progress"]
+    assert predict.main(["--inference-model", str(out), "--output-dir", str(tmp_path / "a")] + args) == 0
+    assert predict.main(["--model-path", checkpoint, "--refine-mode", "full", "--engine", "dygraph",
+                         "--output-dir", str(tmp_path / "b")] + args) == 0
+    a = read_alpha(tmp_path / "a" / "pha" / "src.png")
+    b = read_alpha(tmp_path / "b" / "pha" / "src.png")
+    assert a.shape == (384, 512)
+    assert np.abs(a - b).max() <= 1 / 255  # 8-bit files: at most one step of rounding apart
+
+
+def test_export_check_agrees_with_dygraph(checkpoint, tmp_path):
+    tool = load_tool()
+    options = ModelOptions.for_checkpoint(checkpoint, refine_mode="sampling", refine_sample_pixels=640)
+    net = options.build()
+    load_checkpoint(net, checkpoint)
+    out = export_model(net, options, tmp_path / "sampling")
+    diffs = tool.compare(options, net, out, None, (64, 96))["paddle.inference"]
+    assert set(diffs) == set(options.outputs) and max(diffs.values()) < TOLERANCE
+
+
+# paddle2onnx 2.1 cannot convert two constructs of the current network (model/ is the lead's):
+# nearest interpolation with scale_factor=2 in the refiner stores a float64 "scale" attribute
+# ("the 0th elementwise MUST be ir::FloatAttribute"; an explicit size= avoids it), and expand_as
+# (ASPP pooling branch, refiner batch index) is converted with the static shape [-1, C, -1, -1]
+# (paddle.expand(x, paddle.shape(y)) converts correctly). With both changed, all three modes
+# match dygraph to ~1e-6 in onnxruntime; this test then passes and the marker must go.
+@pytest.mark.xfail(strict=True, raises=ExportError, reason="paddle2onnx: float64 interp scale, static expand_as")
+@pytest.mark.parametrize("mode", ["full", "sampling"])
+def test_onnx_agrees_with_dygraph_and_paddle_inference(checkpoint, tmp_path, mode):
+    tool = load_tool()
+    options = ModelOptions.for_checkpoint(checkpoint, refine_mode=mode, refine_sample_pixels=640)
+    net = options.build()
+    load_checkpoint(net, checkpoint)
+    out = export_model(net, options, tmp_path / mode)
+    onnx_path = export_onnx(out, os.path.join(out, "model.onnx"))
+    diffs = tool.compare(options, net, out, onnx_path, (64, 96))
+    assert sorted(diffs) == ["onnxruntime", "paddle.inference"]
+    for engine, per_output in diffs.items():
+        assert max(per_output.values()) < TOLERANCE, (engine, per_output)
