@@ -82,3 +82,16 @@ def test_onnx_agrees_with_dygraph_and_paddle_inference(checkpoint, tmp_path, mod
     assert sorted(diffs) == ["onnxruntime", "paddle.inference"]
     for engine, per_output in diffs.items():
         assert max(per_output.values()) < TOLERANCE, (engine, per_output)
+
+
+def test_speed_test_prints_a_table(capsys):
+    spec = importlib.util.spec_from_file_location("speed_test", os.path.join(ROOT, "tools", "speed_test.py"))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    assert tool.main(["--backbone", "mobilenetv2", "--refine-mode", "full", "--resolution", "96", "64",
+                      "--engine", "inference", "dygraph", "--warmup", "1", "--runs", "2"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "96x64, batch 1" in lines[0]
+    rows = {line.split("|")[1].strip(): float(line.split("|")[3]) for line in lines[3:]}
+    assert sorted(rows) == ["dygraph", "inference"] and all(fps > 0 for fps in rows.values())
+    assert tool.main(["--resolution", "97", "64"]) == 2
