@@ -311,10 +311,14 @@ def _check_batch(src, bgr):
 
 
 def parse_device(device):
-    """("cpu", 0) or ("gpu", id) from "cpu", "gpu" or "gpu:N"."""
+    """("cpu", 0) or ("gpu", id) from "cpu", "gpu" or "gpu:N"; None means Paddle's current device."""
+    if device is None:
+        device = paddle.device.get_device()
     kind, _, index = str(device).partition(":")
     if kind not in ("cpu", "gpu") or (index and not index.isdigit()) or (kind == "cpu" and index):
         raise ValueError(f"device must be 'cpu', 'gpu' or 'gpu:N', got {device!r}")
+    if kind == "gpu" and not paddle.is_compiled_with_cuda():
+        raise ValueError(f"device {device!r} needs a CUDA build of Paddle (paddlepaddle-gpu); this one is CPU-only")
     return kind, int(index or 0)
 
 
@@ -416,7 +420,7 @@ def load_engine(model_path, options=None, engine="inference", device="cpu", cach
         model_path: .pdparams (or official .pth) checkpoint.
         options: ModelOptions; default ``ModelOptions.for_checkpoint(model_path)``.
         engine: "inference" (exported program, cached next to the checkpoint) or "dygraph".
-        device: "cpu", "gpu" or "gpu:N".
+        device: "cpu", "gpu" or "gpu:N" (None: Paddle's current device).
         cache_dir: where to cache exports when not next to the checkpoint.
         engine_options: InferenceEngine options (threads, onednn, precision, tensorrt, trt_*_shape).
     """

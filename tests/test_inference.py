@@ -145,3 +145,6 @@ def test_bad_export_folders_and_inputs(checkpoint, tmp_path):
         load_engine(checkpoint, engine="onnx")
     with pytest.raises(ValueError, match="device must be"):
         load_engine(checkpoint, engine="dygraph", device="tpu")
+    if not paddle.is_compiled_with_cuda():
+        with pytest.raises(ValueError, match="needs a CUDA build"):
+            load_engine(checkpoint, device="gpu")
