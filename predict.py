@@ -111,6 +111,7 @@ def _show_export_notes():
     if not logger.handlers:
         logger.addHandler(logging.StreamHandler(sys.stderr))
         logger.setLevel(logging.INFO)
+        logger.propagate = False  # Paddle configures the root logger: print once
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None):
