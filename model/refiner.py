@@ -66,30 +66,24 @@ def _crop_windows(image, b, rows, aligned_start, inner, width):
     the window's columns start at aligned_start + inner, with aligned_start: (P,) a multiple of 4
     and inner a Python int. Returns (P, 3, R, width).
 
-    The image is read as rows of 16 contiguous floats: a window row starts at a multiple of 4
-    inside such a row, so gathering a few whole rows and selecting one of four shifts replaces a
-    per-pixel gather.
+    The image is read as rows of 4 contiguous floats: a window row covers whole 4-float blocks
+    from its aligned start, so one gather of blocks and a constant slice replace a per-pixel gather.
     """
     H, W = spatial_size(image)
+    n_blocks = (inner + width + 3) // 4
     rows_in = paddle.logical_and(rows >= 0, rows < H)
     cols = (aligned_start + inner).unsqueeze(1) + paddle.arange(width, dtype="int64")
     cols_in = paddle.logical_and(cols >= 0, cols < W)
-    plane = b.unsqueeze(1) * 3 + paddle.arange(3, dtype="int64")                    # (P, 3)
-    start = ((plane.unsqueeze(2) * H + _clamp(rows, H - 1).unsqueeze(1)) * W
-             + aligned_start.unsqueeze(1).unsqueeze(2))                             # (P, 3, R)
-    # The start is at least -8 (first pixel, leftmost patch): offset by one block to divide non-negatives.
-    block = (start + 16) // 16 - 1
-    shift = (start + 16) % 16
-    blocks = paddle.reshape(image, [-1, 16])
+    plane = b.unsqueeze(1) * 3 + paddle.arange(3, dtype="int64")                        # (P, 3)
+    first = ((plane.unsqueeze(2) * H + _clamp(rows, H - 1).unsqueeze(1)) * (W // 4)
+             + (aligned_start // 4).unsqueeze(1).unsqueeze(2))                          # (P, 3, R)
+    # Blocks left or right of the image row are read from a neighbour row and masked below.
+    blocks = paddle.reshape(image, [-1, 4])
     last = blocks.shape[0] - 1 if paddle.in_dynamic_mode() else paddle.shape(blocks)[0] - 1
-    n_blocks = (12 + inner + width + 15) // 16
-    segment = paddle.concat([paddle.gather(blocks, _clamp(block + i, last).flatten()) for i in range(n_blocks)], 1)
-    segment = paddle.reshape(segment, [-1, 3, rows.shape[1], 16 * n_blocks])
-    out = 0
-    for s in range(0, 16, 4):
-        out = out + segment[:, :, :, s + inner:s + inner + width] * (shift == s).unsqueeze(3).astype(image.dtype)
-    mask = paddle.logical_and(rows_in.unsqueeze(2), cols_in.unsqueeze(1)).unsqueeze(1).astype(image.dtype)
-    return out * mask
+    index = _clamp(first.unsqueeze(3) + paddle.arange(n_blocks, dtype="int64"), last)
+    segment = paddle.reshape(paddle.gather(blocks, index.flatten()), [-1, 3, rows.shape[1], 4 * n_blocks])
+    mask = paddle.logical_and(rows_in.unsqueeze(2), cols_in.unsqueeze(1)).unsqueeze(1)
+    return segment[:, :, :, inner:inner + width] * mask.astype(image.dtype)
 
 
 class Refiner(nn.Layer):
@@ -153,8 +147,9 @@ class Refiner(nn.Layer):
             return self._refine_full(src, bgr, pha, fgr, hid)
         H, W = spatial_size(src)
         ref, b, y, x, keep = self.select_refinement_regions(err, H // 4, W // 4)
-        stage1, window = self._crop_inputs(src, bgr, paddle.concat([hid, pha, fgr], axis=1), b, y, x)
-        patches = self._refine_patches(stage1, window)
+        stage1, src_window, bgr_window = self._crop_inputs(src, bgr, paddle.concat([hid, pha, fgr], axis=1),
+                                                           b, y, x)
+        patches = self._refine_patches(stage1, src_window, bgr_window)
         pha = self._paste(resize_bilinear(pha, (H, W)), patches[:, :1], b, y, x, keep)
         fgr = self._paste(resize_bilinear(fgr, (H, W)), patches[:, 1:], b, y, x, keep)
         return pha, fgr, ref
@@ -164,14 +159,24 @@ class Refiner(nn.Layer):
 
         err: (B, 1, Hc, Wc) coarse error; hq, wq: the quarter-resolution size.
         Returns ref (B, 1, hq, wq) in {0, 1}, the patch coordinates b, y, x: (P,) int64, and
-        keep: (P,) bool mask of patches that count (sampling mode keeps a fixed patch count,
-        P = B * k, so that exported programs have static shapes) or None when all count.
+        keep: (P,) bool mask of the patches that count (sampling mode keeps a fixed patch count,
+        P = B * k, so that exported programs have static shapes; thresholding mode adds one
+        patch so that P > 0).
         """
         err = resize_bilinear(err.detach(), (hq, wq))  # the selection is not differentiable
         if self.mode == "thresholding":
             ref = (err > self.threshold).astype(err.dtype)
             idx = paddle.nonzero(ref[:, 0])
-            return ref, idx[:, 0], idx[:, 1], idx[:, 2], None
+            # One extra patch at image 0's highest error keeps the patch batch non-empty (Paddle's
+            # oneDNN convolutions and conv gradients fail on empty batches). It counts only if that
+            # location is selected anyway, in which case both copies compute the same values.
+            first = paddle.flatten(err[0:1], 1)
+            top = paddle.argmax(first, axis=1)
+            extra = paddle.stack([paddle.zeros_like(top), top // wq, top % wq], axis=1)
+            idx = paddle.concat([idx, extra.astype(idx.dtype)], axis=0)
+            keep = paddle.concat([paddle.ones_like(idx[:-1, 0], dtype="bool"),
+                                  paddle.max(first, axis=1) > self.threshold])
+            return ref, idx[:, 0], idx[:, 1], idx[:, 2], keep
         batch = err.shape[0]
         flat = paddle.flatten(err, 1)
         k = _minimum(self.sample_pixels // 16, hq * wq)
@@ -189,8 +194,8 @@ class Refiner(nn.Layer):
 
         coarse: (B, 36, Hc, Wc) concat of hid, pha, fgr residual.
         Returns stage1: (P, 42, s, s) with s = 2 + 2 * pad_half, the half-resolution crop of
-        [coarse upsampled, src/bgr downsampled], and window: (P, 6, 2s, 2s), the full-resolution
-        src/bgr crop it was downsampled from (the second stage's crop lies at its centre).
+        [coarse upsampled, src/bgr downsampled], and the full-resolution src and bgr windows
+        (P, 3, 2s, 2s) it was downsampled from (the second stage's crops lie at their centres).
         """
         H, W = spatial_size(src)
         size = 2 + 2 * self.pad_half
@@ -199,10 +204,11 @@ class Refiner(nn.Layer):
         # Columns start at 4x - 2 * pad_half = (4x - 8) + 2 for pad 3, or 4x for pad 0.
         inner = (2 * self.pad_half) % 4
         aligned = 4 * x - 2 * self.pad_half - inner
-        window = paddle.concat([_crop_windows(src, b, rows, aligned, inner, 2 * size),
-                                _crop_windows(bgr, b, rows, aligned, inner, 2 * size)], axis=1)
+        src_window = _crop_windows(src, b, rows, aligned, inner, 2 * size)
+        bgr_window = _crop_windows(bgr, b, rows, aligned, inner, 2 * size)
         # Half-pixel bilinear downsampling by exactly 2 is the mean of each 2x2 block.
-        return paddle.concat([feat, F.avg_pool2d(window, 2)], axis=1), window
+        stage1 = paddle.concat([feat, F.avg_pool2d(src_window, 2), F.avg_pool2d(bgr_window, 2)], axis=1)
+        return stage1, src_window, bgr_window
 
     def _upsample_at_patches(self, coarse, b, y, x, out_h, out_w, size):
         """Bilinear upsampling of ``coarse`` (B, C, Hc, Wc) to (out_h, out_w), evaluated only on the
@@ -224,40 +230,40 @@ class Refiner(nn.Layer):
         index = ((b.unsqueeze(1) * Hc + rows).unsqueeze(2) * Wc + cols.unsqueeze(1)).flatten()
         table = paddle.reshape(paddle.transpose(coarse, [0, 2, 3, 1]), [-1, channels])
         taps = paddle.reshape(paddle.gather(table, index), [-1, k, k * channels])      # (P, k, k * C)
-        # Separable interpolation as two batched products without broadcasting (fast under oneDNN).
-        taps = paddle.reshape(paddle.matmul(weight_r, taps), [-1, size, k, channels])  # rows done
-        taps = paddle.reshape(paddle.transpose(taps, [0, 2, 1, 3]), [-1, k, size * channels])
-        taps = paddle.reshape(paddle.matmul(weight_c, taps), [-1, size, size, channels])  # (P, cols, rows, C)
-        return paddle.transpose(taps, [0, 3, 2, 1])
+        # Separable interpolation as two batched products without broadcasting (fast under oneDNN):
+        # rows on (P, k, k * C), then columns on (P, C * size, k), which yields NCHW directly.
+        taps = paddle.reshape(paddle.matmul(weight_r, taps), [-1, size, k, channels])
+        taps = paddle.reshape(paddle.transpose(taps, [0, 3, 1, 2]), [-1, channels * size, k])
+        return paddle.reshape(paddle.matmul(taps, weight_c, transpose_y=True), [-1, channels, size, size])
 
-    def _refine_patches(self, stage1, window):
-        """Two conv stages on the patches. stage1: (P, 42, s, s); window: (P, 6, 2s, 2s).
+    def _refine_patches(self, stage1, src_window, bgr_window):
+        """Two conv stages on the patches. stage1: (P, 42, s, s); src/bgr_window: (P, 3, 2s, 2s).
         Returns (P, 4, 4, 4): refined alpha and foreground residual of each 4x4 patch."""
         x = self.relu(self.bn1(self.conv1(stage1)))
         x = self.relu(self.bn2(self.conv2(x)))
         x = F.interpolate(x, scale_factor=2, mode="nearest")
-        start = 2 * self.pad_half - self.pad_full
-        crop = window[:, :, start:start + 4 + 2 * self.pad_full, start:start + 4 + 2 * self.pad_full]
-        x = self.relu(self.bn3(self.conv3(paddle.concat([x, crop], axis=1))))
+        a, z = 2 * self.pad_half - self.pad_full, 2 * self.pad_half + 4 + self.pad_full
+        x = paddle.concat([x, src_window[:, :, a:z, a:z], bgr_window[:, :, a:z, a:z]], axis=1)
+        x = self.relu(self.bn3(self.conv3(x)))
         return self.conv4(x)
 
     @staticmethod
     def _paste(image, patches, b, y, x, keep):
         """Write 4x4 patches into an image. image: (B, C, H, W); patches: (P, C, 4, 4).
-        Patches whose ``keep`` is False leave the image as it is."""
+        Patches whose ``keep`` is False leave the image as it is.
+
+        Each patch row is one aligned block of 4 floats, so rows are gathered and scattered whole."""
         H, W = spatial_size(image)
         channels = image.shape[1]
-        offsets = paddle.arange(4, dtype="int64")
-        plane = (b.unsqueeze(1) * channels + paddle.arange(channels, dtype="int64")) * H   # (P, C)
-        rows = (4 * y).unsqueeze(1) + offsets
-        cols = (4 * x).unsqueeze(1) + offsets
-        index = (plane.unsqueeze(2) + rows.unsqueeze(1)).unsqueeze(3) * W + cols.unsqueeze(1).unsqueeze(2)
-        flat = paddle.flatten(image)
-        if keep is not None:
-            old = paddle.take(image, index)
-            patches = paddle.where(keep.reshape([-1, 1, 1, 1]), patches, old)
-        flat = paddle.scatter(flat, index.flatten(), patches.flatten(), overwrite=True)
-        return paddle.reshape(flat, paddle.shape(image) if not paddle.in_dynamic_mode() else image.shape)
+        plane = b.unsqueeze(1) * channels + paddle.arange(channels, dtype="int64")          # (P, C)
+        rows = (4 * y).unsqueeze(1) + paddle.arange(4, dtype="int64")                        # (P, 4)
+        index = ((plane.unsqueeze(2) * H + rows.unsqueeze(1)) * (W // 4) + x.reshape([-1, 1, 1])).flatten()
+        blocks = paddle.reshape(image, [-1, 4])
+        updates = paddle.reshape(patches, [-1, 4])
+        keep = paddle.expand(keep.reshape([-1, 1, 1]), [-1, channels, 4]).reshape([-1, 1])
+        updates = paddle.where(keep, updates, paddle.gather(blocks, index))
+        blocks = paddle.scatter(blocks, index, updates, overwrite=True)
+        return paddle.reshape(blocks, paddle.shape(image) if not paddle.in_dynamic_mode() else image.shape)
 
     def _refine_full(self, src, bgr, pha, fgr, hid):
         """Dense refinement of every pixel (the reference's "full" mode)."""

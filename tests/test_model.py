@@ -146,3 +146,18 @@ def test_bad_inputs(small_net, src, bgr, message):
     with pytest.raises(ValueError, match=message):
         small_net(paddle.to_tensor(src.astype(src.dtype if src.dtype == np.uint8 else np.float32)),
                   paddle.to_tensor(bgr.astype(bgr.dtype if bgr.dtype == np.uint8 else np.float32)))
+
+
+def test_thresholding_with_nothing_selected_returns_the_coarse_output_and_trains():
+    paddle.seed(0)
+    net = MattingRefine("mobilenetv2", refine_mode="thresholding", refine_threshold=1.0)
+    src, bgr = _pair(batch=2, h=64, w=96)
+    net.eval()
+    with paddle.no_grad():
+        pha, _, pha_sm, _, _, ref = net(src, bgr)
+    assert float(ref.sum()) == 0
+    coarse = paddle.nn.functional.interpolate(pha_sm, size=[64, 96], mode="bilinear").numpy()
+    np.testing.assert_allclose(pha.numpy(), coarse, atol=1e-6)
+    net.train()
+    net(src, bgr)[0].mean().backward()  # an empty patch batch must not break the backward pass
+    assert net.decoder.conv4.weight.grad is not None
