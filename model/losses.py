@@ -14,7 +14,6 @@ __all__ = ["sobel", "laplacian_pyramid", "laplacian_loss", "base_loss", "refine_
 
 # Sobel kernels normalised by the sum of their absolute values (8), as kornia's ``sobel(normalized=True)``.
 _SOBEL_X = [[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]]
-_SOBEL_EPS = 1e-6
 # 5x5 binomial kernel (outer product of [1, 4, 6, 4, 1] / 16), the usual Gaussian of Laplacian pyramids.
 _BINOMIAL = [1.0, 4.0, 6.0, 4.0, 1.0]
 LAPLACIAN_LEVELS = 5
@@ -27,7 +26,7 @@ def _depthwise(x, kernel, padding, mode):
     return F.conv2d(F.pad(x, [padding] * 4, mode=mode), weight, groups=c)
 
 
-def sobel(x, eps=_SOBEL_EPS):
+def sobel(x, eps=1e-6):
     """Sobel gradient magnitude of x (B, C, H, W): ``sqrt(gx^2 + gy^2 + eps)``, same shape.
 
     Borders are replicated; kernels normalised by 1/8 (kornia ``filters.sobel`` semantics).

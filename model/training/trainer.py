@@ -71,13 +71,18 @@ class Trainer:
                                              cfg["checkpoint"]["keep_last"])
         self._check_run_dir(resume, overwrite)
         self.place = _select_device(cfg["device"])
+        self.on_gpu = "gpu" in str(self.place).lower()
         self.amp = self._amp_enabled()
 
         paddle.seed(cfg["seed"])  # initial weights (DataParallel then copies rank 0's to every process)
         self.net = self._build_net()
+        # BatchNorm across processes: SyncBatchNorm on GPUs (as the reference); on the CPU (gloo, no
+        # SyncBatchNorm kernel) rank 0's running statistics are broadcast after each step, like
+        # torch DDP's broadcast_buffers, so that all processes keep identical models.
+        self.sync_buffers = self.world > 1 and not self.on_gpu
         if self.world > 1:
             dist.init_parallel_env()
-            if self.amp:  # GPU: synchronise BatchNorm statistics across cards as the reference
+            if self.on_gpu:
                 self.net = paddle.nn.SyncBatchNorm.convert_sync_batchnorm(self.net)
         self.optimizer, self.learning_rates = build_optimizer(self.net, cfg["optim"])
         self.scaler = paddle.amp.GradScaler(enable=self.amp)
@@ -119,10 +124,10 @@ class Trainer:
                 self.checkpoints.clear()
 
     def _amp_enabled(self):
-        amp, on_gpu = self.cfg["amp"], "gpu" in str(self.place).lower()
-        if amp is True and not on_gpu:
+        amp = self.cfg["amp"]
+        if amp is True and not self.on_gpu:
             raise ConfigError("config: 'amp' is true but the device is the CPU (mixed precision is GPU only)")
-        return on_gpu if amp == "auto" else bool(amp)
+        return self.on_gpu if amp == "auto" else bool(amp)
 
     def _build_net(self):
         m, r = self.cfg["model"], self.cfg.get("refine")
@@ -179,6 +184,10 @@ class Trainer:
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.optimizer.clear_grad()
+        if self.sync_buffers:  # BatchNorm running statistics are Paddle parameters with trainable=False
+            for p in self.net.parameters():
+                if not p.trainable:
+                    dist.broadcast(p, src=0)
         pha, fgr = outputs[0], outputs[1]
         green = paddle.to_tensor([0.0, 1.0, 0.0]).reshape([1, 3, 1, 1])
         images = {"true_src": true_src, "true_bgr": true_bgr, "true_pha": true_pha, "pred_pha": pha,
@@ -257,8 +266,8 @@ class Trainer:
                     self._validate()
                 if self.step % self.cfg["checkpoint"]["interval"] == 0 or i + 1 == self.steps_per_epoch:
                     self._save()
-                if stop["signal"] or self.step >= end or i + 1 == self.steps_per_epoch:
-                    break
+                if stop["signal"] or self.step >= end:
+                    break  # (at an epoch's end the loader runs out by itself and stops its workers)
 
     def _validate(self):
         self.validated_step = self.step
