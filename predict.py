@@ -28,6 +28,9 @@ from model.media import open_source
 from model.predictor import DEFAULT_COM_COLOR, OUTPUT_TYPES, InputMismatchError, convert, suggest_backbone_scale
 
 
+MODEL_OPTIONS = ("model_type", "backbone", "backbone_scale", "refine_mode", "refine_sample_pixels", "refine_threshold")
+
+
 def build_parser():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -46,9 +49,9 @@ def build_parser():
     m.add_argument("--backbone", choices=BACKBONES, help="default: from the checkpoint")
     m.add_argument("--backbone-scale", type=float,
                    help="default 0.25, smaller for inputs over 2560 pixels (base input side <= 640)")
-    m.add_argument("--refine-mode", choices=REFINE_MODES, default="sampling")
-    m.add_argument("--refine-sample-pixels", type=int, default=80_000)
-    m.add_argument("--refine-threshold", type=float, default=0.1)
+    m.add_argument("--refine-mode", choices=REFINE_MODES, help="default: sampling")
+    m.add_argument("--refine-sample-pixels", type=int, help="pixels refined in sampling mode (default: 80000)")
+    m.add_argument("--refine-threshold", type=float, help="error threshold of thresholding mode (default: 0.1)")
 
     r = p.add_argument_group("runtime")
     r.add_argument("--engine", choices=ENGINES, default="inference",
@@ -83,6 +86,10 @@ def make_engine(args, first_size):
     if args.engine == "inference" and args.threads:
         engine_options["threads"] = args.threads
     if args.inference_model:
+        fixed = [f"--{k.replace('_', '-')}" for k in MODEL_OPTIONS if getattr(args, k) is not None]
+        if fixed:
+            raise ValueError(f"{', '.join(fixed)}: the options of --inference-model are fixed by its export "
+                             f"(export again with tools/export.py to change them)")
         if args.engine != "inference":
             raise ValueError("--inference-model runs with --engine inference only")
         engine = load_exported(args.inference_model, **engine_options)

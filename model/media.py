@@ -85,11 +85,13 @@ class VideoSource:
                 raise ImageReadError(self.path, "OpenCV cannot open this video")
             self.frame_count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
             self.fps = float(cap.get(cv2.CAP_PROP_FPS)) or 25.0
-            self.size = (int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)), int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)))
+            # The decoded size (after OpenCV applies the rotation metadata of phone videos).
+            ok, frame = cap.read()
         finally:
             cap.release()
-        if self.frame_count <= 0 or min(self.size) <= 0:
+        if self.frame_count <= 0 or not ok:
             raise ImageReadError(self.path, "video has no frames")
+        self.size = frame.shape[:2]
 
     def __len__(self):
         return self.frame_count

@@ -18,7 +18,7 @@ import numpy as np
 import paddle
 from tqdm import tqdm
 
-from dataset.io import write_alpha, write_image
+from dataset.io import read_image, write_alpha, write_image
 from .alignment import AlignmentWarning, align_background, background_mismatch
 from .inference import DygraphEngine, ModelOptions, load_engine
 from .matting import MattingRefine
@@ -53,12 +53,17 @@ def options_of(net):
     return ModelOptions("mattingbase", net.backbone_name)
 
 
-def as_engine(model, **load_options):
+def as_engine(model, first_size=None, **load_options):
     """An engine ``f(src, bgr) -> {name: array}`` for a checkpoint path, an engine or a layer.
 
-    A path goes through ``load_engine(path, **load_options)``; a layer is switched to eval mode.
+    A path goes through ``load_engine(path, **load_options)``; without ``options`` there, the
+    checkpoint's options are used with ``suggest_backbone_scale(*first_size)`` when the (H, W)
+    of the first input is given. A layer is switched to eval mode.
     """
     if isinstance(model, (str, os.PathLike)):
+        if "options" not in load_options and first_size is not None:
+            load_options["options"] = ModelOptions.for_checkpoint(
+                model, backbone_scale=suggest_backbone_scale(*first_size))
         return load_engine(model, **load_options)
     if isinstance(model, paddle.nn.Layer):
         model.eval()
@@ -115,7 +120,7 @@ def predict_images(model, src, bgr, batch_size=1, **load_options):
         raise InputMismatchError(f"got {len(srcs)} source images but {len(bgrs)} backgrounds")
     for i, (s, b) in enumerate(zip(srcs, bgrs)):
         _check_pair(s, b, f"src[{i}]", f"bgr[{i}]")
-    engine = as_engine(model, **load_options)
+    engine = as_engine(model, srcs[0].shape[:2], **load_options)
     results = [result for _, result in _run(engine, zip(range(len(srcs)), srcs, bgrs), batch_size)]
     return results[0] if single else results
 
@@ -267,10 +272,7 @@ def convert(model, src_path, bgr_path, output_dir, outputs=("pha", "fgr", "com")
     Returns the list of files written (relative to ``output_dir``).
     """
     src, bgr_source, mode = _pairs(src_path, bgr_path)
-    if isinstance(model, (str, os.PathLike)) and "options" not in load_options:
-        h, w = src.first_size()
-        load_options["options"] = ModelOptions.for_checkpoint(model, backbone_scale=suggest_backbone_scale(h, w))
-    engine = as_engine(model, **load_options)
+    engine = as_engine(model, src.first_size(), **load_options)
     outputs = _check_outputs(outputs, engine)
     items = prefetch(_prepared(src, bgr_source, mode, resize_bgr, align, check_every=src.kind == "images"))
     results = tqdm(_run(engine, items, batch_size), total=len(src), disable=not progress,
@@ -286,7 +288,6 @@ def convert(model, src_path, bgr_path, output_dir, outputs=("pha", "fgr", "com")
 
 
 def _read_com_background(path, size):
-    from dataset.io import read_image
     image = read_image(path)
     return cv2.resize(image, (size[1], size[0]), interpolation=cv2.INTER_AREA)
 
@@ -306,18 +307,21 @@ def _write_images(results, folder, outputs):
             write_alpha(path("ref"), r["ref"])
 
 
+def _video_frame(kind, r, background):
+    """RGB frame (H, W, 3) in [0, 1] of output ``kind`` for one result ``r``."""
+    if kind == "fgr":
+        return r["fgr"] * (r["pha"][..., None] > 0)
+    if kind == "com":
+        return composite_over(r["pha"], r["fgr"], background)
+    return np.repeat(r[kind][..., None], 3, axis=2)  # pha, err, ref as gray
+
+
 def _write_video(results, folder, outputs, fps, size, background):
     sinks = {kind: VideoSink(os.path.join(folder, kind + ".mp4"), fps, size) for kind in outputs}
-    gray = lambda x: np.repeat(x[..., None], 3, axis=2)  # noqa: E731
     try:
         for _, r in results:
-            frames = {"pha": lambda: gray(r["pha"]),
-                      "fgr": lambda: r["fgr"] * (r["pha"][..., None] > 0),
-                      "com": lambda: composite_over(r["pha"], r["fgr"], background),
-                      "err": lambda: gray(r["err"]),
-                      "ref": lambda: gray(r["ref"])}
             for kind, sink in sinks.items():
-                sink.write(frames[kind]())
+                sink.write(_video_frame(kind, r, background))
     finally:
         for sink in sinks.values():
             sink.close()

@@ -44,6 +44,9 @@ def test_export_cli_writes_a_program_that_predict_runs(checkpoint, tmp_path, cap
 
     args = ["--src", os.path.join(SAMPLES, "src.jpg"), "--bgr", os.path.join(SAMPLES, "bgr.jpg"),
             "--outputs", "pha", "--no-progress"]
+    assert predict.main(["--inference-model", str(out), "--refine-mode", "sampling",
+                         "--output-dir", str(tmp_path / "a")] + args) == 2
+    assert "--refine-mode: the options of --inference-model are fixed" in capsys.readouterr().err
     assert predict.main(["--inference-model", str(out), "--output-dir", str(tmp_path / "a")] + args) == 0
     assert predict.main(["--model-path", checkpoint, "--refine-mode", "full", "--engine", "dygraph",
                          "--output-dir", str(tmp_path / "b")] + args) == 0
