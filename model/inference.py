@@ -339,6 +339,36 @@ class DygraphEngine:
         return {name: out.numpy() for name, out in zip(self.outputs, outs)}
 
 
+def tensorrt_program(model_dir, precision, min_shape, opt_shape, max_shape):
+    """Folder of the TensorRT-optimised version of an exported program, converted on first use.
+
+    Paddle 3's TensorRT path for PIR programs (``paddle.tensorrt.convert``): supported subgraphs
+    become TensorRT engines built for inputs between ``min_shape`` and ``max_shape`` (each
+    (B, H, W)), tuned for ``opt_shape``. Cached in ``model_dir/tensorrt-<precision>-<shapes>/``,
+    written atomically. Needs a CUDA build of Paddle with TensorRT (untested on this project's CI).
+    """
+    from paddle.tensorrt.export import Input, PrecisionMode, TensorRTConfig, convert  # CUDA builds only
+    tag = "-".join(["tensorrt", precision] + ["x".join(map(str, s)) for s in (min_shape, opt_shape, max_shape)])
+    folder = os.path.join(model_dir, tag)
+    if os.path.isfile(os.path.join(folder, PROGRAM_FILES[0])):
+        return folder
+    shapes = {f"{kind}_input_shape": (b, 3, h, w)
+              for kind, (b, h, w) in zip(("min", "optim", "max"), (min_shape, opt_shape, max_shape))}
+    inputs = [Input(name=name, **shapes) for name in ("src", "bgr")]
+    tmp = tempfile.mkdtemp(prefix=".tmp-tensorrt-", dir=model_dir)
+    try:
+        config = TensorRTConfig(inputs=inputs, precision_mode=PrecisionMode.FP16 if precision == "fp16"
+                                else PrecisionMode.FP32)
+        config.save_model_dir = os.path.join(tmp, "model")  # writes model.json + model.pdiparams
+        convert(os.path.join(model_dir, "model"), config)
+        shutil.rmtree(folder, ignore_errors=True)
+        os.rename(tmp, folder)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return folder
+
+
 class InferenceEngine:
     """Runs an exported program (``export_model``) with paddle.inference.
 
@@ -349,8 +379,9 @@ class InferenceEngine:
         onednn: use oneDNN kernels on CPU (default: on, except thresholding mode, whose empty
             patch selections crash the oneDNN convolution in Paddle 3.3.1).
         precision: "fp32" or "fp16" (GPU only).
-        tensorrt: run supported subgraphs with TensorRT (GPU only; input shapes between
-            ``trt_min_shape`` and ``trt_max_shape``, tuned for ``trt_opt_shape``, each (B, H, W)).
+        tensorrt: run supported subgraphs with TensorRT (GPU only; see ``tensorrt_program``: input
+            shapes between ``trt_min_shape`` and ``trt_max_shape``, tuned for ``trt_opt_shape``,
+            each (B, H, W)).
     """
 
     def __init__(self, model_dir, device="cpu", threads=None, onednn=None, precision="fp32", tensorrt=False,
@@ -367,7 +398,10 @@ class InferenceEngine:
             raise ValueError("fp16 precision and TensorRT need device='gpu'")
         if onednn is None:
             onednn = self.options.refine_mode != "thresholding" or self.options.model_type == "mattingbase"
-        config = inference.Config(*(os.path.join(self.model_dir, f) for f in PROGRAM_FILES))
+        program_dir = self.model_dir
+        if tensorrt:
+            program_dir = tensorrt_program(self.model_dir, precision, trt_min_shape, trt_opt_shape, trt_max_shape)
+        config = inference.Config(*(os.path.join(program_dir, f) for f in PROGRAM_FILES))
         if kind == "cpu":
             config.disable_gpu()
             config.set_cpu_math_library_num_threads(int(threads or os.environ.get("OMP_NUM_THREADS") or
@@ -379,16 +413,10 @@ class InferenceEngine:
             else:
                 config.disable_mkldnn()  # the CPU build enables oneDNN unless told not to
         else:
-            fp16 = precision == "fp16"
-            half, single = inference.PrecisionType.Half, inference.PrecisionType.Float32
-            config.enable_use_gpu(256, index, half if fp16 and not tensorrt else single)
-            if tensorrt:
-                config.enable_tensorrt_engine(workspace_size=1 << 30, max_batch_size=trt_max_shape[0],
-                                              min_subgraph_size=3, precision_mode=half if fp16 else single,
-                                              use_static=False, use_calib_mode=False)
-                shapes = [{name: [b, 3, h, w] for name in ("src", "bgr")}
-                          for b, h, w in (trt_min_shape, trt_max_shape, trt_opt_shape)]
-                config.set_trt_dynamic_shape_info(*shapes)
+            # A TensorRT program carries its own precision; the rest of it runs in fp32.
+            half = precision == "fp16" and not tensorrt
+            config.enable_use_gpu(256, index, inference.PrecisionType.Half if half else
+                                  inference.PrecisionType.Float32)
         config.disable_glog_info()
         self.config = config
         self.predictor = inference.create_predictor(config)
