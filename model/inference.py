@@ -241,7 +241,10 @@ def _model_code_digest():
 def cache_key(model_path, options):
     """Hex key of (checkpoint content, options, model source, Paddle version)."""
     h = hashlib.sha256()
-    for part in (_file_digest(model_path), json.dumps(options.to_dict(), sort_keys=True),
+    defining = options.to_dict()
+    if options.model_type == "mattingbase":  # the refine_* options do not change a base network
+        defining = {k: defining[k] for k in ("model_type", "backbone")}
+    for part in (_file_digest(model_path), json.dumps(defining, sort_keys=True),
                  _model_code_digest(), paddle.__version__):
         h.update(part.encode())
         h.update(b"\0")
