@@ -271,6 +271,10 @@ def convert(model, src_path, bgr_path, output_dir, outputs=("pha", "fgr", "com")
     the source's frame rate. Outputs appear only when the whole run succeeded.
     Returns the list of files written (relative to ``output_dir``).
     """
+    for name, path in (("source", src_path), ("background", bgr_path)):
+        if os.path.isdir(path) and _is_inside(output_dir, path):
+            raise ValueError(f"output folder '{output_dir}' is inside the {name} folder '{path}': its images "
+                             f"would be read as inputs next time; choose another --output-dir")
     src, bgr_source, mode = _pairs(src_path, bgr_path)
     engine = as_engine(model, src.first_size(), **load_options)
     outputs = _check_outputs(outputs, engine)
@@ -285,6 +289,11 @@ def convert(model, src_path, bgr_path, output_dir, outputs=("pha", "fgr", "com")
             _write_images(results, tmp, outputs)
         written = sorted(os.path.relpath(os.path.join(d, f), tmp) for d, _, fs in os.walk(tmp) for f in fs)
     return written
+
+
+def _is_inside(path, folder):
+    path, folder = os.path.realpath(path), os.path.realpath(folder)
+    return os.path.commonpath([path, folder]) == folder
 
 
 def _read_com_background(path, size):

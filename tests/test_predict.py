@@ -119,6 +119,8 @@ def test_folders_are_paired_by_name(engine, tmp_path):
                       progress=False)
     assert written == ["pha/a.png", "pha/b.png"]
     assert read_alpha(tmp_path / "out" / "pha" / "a.png").shape == (40, 52)
+    with pytest.raises(ValueError, match="is inside the source folder"):
+        convert(engine, tmp_path / "src", tmp_path / "bgr", tmp_path / "src" / "out", progress=False)
     os.remove(tmp_path / "bgr" / "b.png")
     with pytest.raises(InputMismatchError, match="1 source image\\(s\\) .* no background of the same name.*: b"):
         convert(engine, tmp_path / "src", tmp_path / "bgr", tmp_path / "out2", progress=False)
