@@ -180,8 +180,9 @@ def _pairs(src_path, bgr_path):
         by_name = dict(zip(bgr.names, bgr.paths))
         missing = [n for n in src.names if n not in by_name]
         if missing:
+            listed = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
             raise InputMismatchError(f"{len(missing)} source image(s) of '{src_path}' have no background of the same "
-                                     f"name in '{bgr_path}': {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}")
+                                     f"name in '{bgr_path}': {listed}")
         extra = len(bgr.names) - len(src.names)
         if extra:
             warnings.warn(f"{extra} background(s) in '{bgr_path}' match no source image and are ignored", stacklevel=3)

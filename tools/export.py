@@ -51,7 +51,8 @@ def compare(options, net, model_dir, onnx_path, size):
     if onnx_path:
         import onnxruntime
         session = onnxruntime.InferenceSession(onnx_path, providers=["CPUExecutionProvider"])
-        results["onnxruntime"] = dict(zip(options.outputs, session.run(list(options.outputs), {"src": src, "bgr": bgr})))
+        outputs = session.run(list(options.outputs), {"src": src, "bgr": bgr})
+        results["onnxruntime"] = dict(zip(options.outputs, outputs))
     return {engine: {k: float(np.abs(out[k] - reference[k]).max()) for k in options.outputs}
             for engine, out in results.items()}
 
