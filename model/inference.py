@@ -30,6 +30,7 @@ import numpy as np
 import paddle
 
 from .loading import MODEL_TYPES, build_model, checkpoint_info, load_checkpoint
+from .media import make_ordinary
 
 __all__ = ["ENGINES", "ModelOptions", "output_names", "export_model", "export_onnx", "cached_export", "load_engine",
            "load_exported", "DygraphEngine", "InferenceEngine", "ExportError"]
@@ -124,7 +125,7 @@ def export_model(net, options, out_dir, overwrite=False):
     parent = os.path.dirname(out_dir)
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=".tmp-export-", dir=parent)
-    os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it private; the export is an ordinary folder
+    make_ordinary(tmp)
     try:
         _save_program(net, tmp)
         meta = {"options": options.to_dict(), "outputs": list(options.outputs), "paddle": paddle.__version__}
@@ -137,12 +138,6 @@ def export_model(net, options, out_dir, overwrite=False):
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out_dir
-
-
-def _umask():
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def _save_program(net, folder):

@@ -20,7 +20,7 @@ from dataset.io import IMAGE_EXTENSIONS, ImageReadError, list_images, read_image
 from dataset.video import VIDEO_EXTENSIONS
 
 __all__ = ["source_kind", "open_source", "ImageSource", "VideoSource", "prefetch", "VideoSink",
-           "staged_output"]
+           "staged_output", "make_ordinary"]
 
 
 def source_kind(path):
@@ -205,6 +205,13 @@ class VideoSink:
         self.close()
 
 
+def make_ordinary(path):
+    """Give a file or folder made by mkstemp/mkdtemp (owner-only) the permissions of a plain new one."""
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(path, (0o777 if os.path.isdir(path) else 0o666) & ~mask)
+
+
 @contextlib.contextmanager
 def staged_output(output_dir, overwrite=False):
     """Yield a temporary folder for a run's outputs; on success move its files into ``output_dir``.
@@ -228,6 +235,7 @@ def staged_output(output_dir, overwrite=False):
             target = os.path.join(output_dir, os.path.relpath(folder, tmp))
             os.makedirs(target, exist_ok=True)
             for f in files:
+                make_ordinary(os.path.join(folder, f))  # dataset.io writes through mkstemp (0600)
                 os.replace(os.path.join(folder, f), os.path.join(target, f))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

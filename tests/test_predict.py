@@ -109,6 +109,9 @@ def test_quick_start_on_the_bundled_samples(checkpoint, tmp_path):
     ref = read_alpha(out / "ref" / "src.png")
     assert set(np.unique(ref)) <= {0.0, 1.0}
     assert not [n for n in os.listdir(tmp_path) if n.startswith(".tmp")]
+    mask = os.umask(0)
+    os.umask(mask)
+    assert os.stat(out / "pha" / "src.png").st_mode & 0o777 == 0o666 & ~mask  # not owner-only
 
 
 def test_folders_are_paired_by_name(engine, tmp_path):
