@@ -374,15 +374,14 @@ class InferenceEngine:
         model_dir: folder with model.json, model.pdiparams and meta.json.
         device: "cpu", "gpu" or "gpu:N".
         threads: CPU math threads (default: $OMP_NUM_THREADS, else all cores).
-        onednn: use oneDNN kernels on CPU (default: on, except thresholding mode, whose empty
-            patch selections crash the oneDNN convolution in Paddle 3.3.1).
+        onednn: use oneDNN kernels on CPU (the fast path; False for Paddle's plain kernels).
         precision: "fp32" or "fp16" (GPU only).
         tensorrt: run supported subgraphs with TensorRT (GPU only; see ``tensorrt_program``: input
             shapes between ``trt_min_shape`` and ``trt_max_shape``, tuned for ``trt_opt_shape``,
             each (B, H, W)).
     """
 
-    def __init__(self, model_dir, device="cpu", threads=None, onednn=None, precision="fp32", tensorrt=False,
+    def __init__(self, model_dir, device="cpu", threads=None, onednn=True, precision="fp32", tensorrt=False,
                  trt_min_shape=(1, 64, 64), trt_opt_shape=(1, 1080, 1920), trt_max_shape=(1, 2160, 3840)):
         from paddle import inference
         meta = read_export_meta(model_dir)
@@ -394,8 +393,6 @@ class InferenceEngine:
             raise ValueError(f"precision must be 'fp32' or 'fp16', got {precision!r}")
         if kind == "cpu" and (precision == "fp16" or tensorrt):
             raise ValueError("fp16 precision and TensorRT need device='gpu'")
-        if onednn is None:
-            onednn = self.options.refine_mode != "thresholding" or self.options.model_type == "mattingbase"
         program_dir = self.model_dir
         if tensorrt:
             program_dir = tensorrt_program(self.model_dir, precision, trt_min_shape, trt_opt_shape, trt_max_shape)

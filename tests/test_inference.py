@@ -58,10 +58,11 @@ def test_inference_matches_dygraph(checkpoint, mode, extra):
         assert (refined <= 60).all()
 
 
-def test_thresholding_with_no_patch_above_threshold(checkpoint):
+@pytest.mark.parametrize("onednn", [True, False])
+def test_thresholding_with_no_patch_above_threshold(checkpoint, onednn):
     options = ModelOptions.for_checkpoint(checkpoint, refine_mode="thresholding", refine_threshold=1.0)
     src, bgr = random_pair(batch=1)
-    a = load_engine(checkpoint, options)(src, bgr)
+    a = load_engine(checkpoint, options, onednn=onednn)(src, bgr)
     b = load_engine(checkpoint, options, engine="dygraph")(src, bgr)
     assert a["ref_sm"].sum() == 0
     assert_outputs_close(a, b, options.outputs)
