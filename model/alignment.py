@@ -12,12 +12,13 @@ import numpy as np
 
 __all__ = ["align_background", "estimate_homography", "background_mismatch", "AlignmentWarning"]
 
-# Pixels whose colour differs by more than this (in [0, 1]) count as changed.
-CHANGE_THRESHOLD = 0.1
+# Pixels whose colour differs by more than this (in [0, 1], after removing a global exposure /
+# white balance change) count as changed.
+CHANGE_THRESHOLD = 0.05
 # A pair with fewer changed pixels has no subject; one with more changed pixels is probably
 # another scene (a subject rarely covers the whole frame).
 NEARLY_IDENTICAL = 0.002
-WILDLY_DIFFERENT = 0.9
+WILDLY_DIFFERENT = 0.85
 
 
 class AlignmentWarning(UserWarning):
@@ -79,7 +80,8 @@ def align_background(src, bgr, **options):
 def background_mismatch(src, bgr):
     """None for a plausible (source, background) pair, else a warning text.
 
-    Compares the two on a ~256-pixel thumbnail: almost no changed pixels means the source has
+    Compares the two on a ~256-pixel thumbnail (so sensor noise averages out, and a global
+    colour shift is removed first): almost no changed pixels means the source has
     no subject (or the background is a copy of it); changes almost everywhere mean the
     background is probably of another scene, or badly misaligned.
     """
@@ -88,7 +90,9 @@ def background_mismatch(src, bgr):
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
     a = cv2.resize(src, size, interpolation=cv2.INTER_AREA)
     b = cv2.resize(bgr, size, interpolation=cv2.INTER_AREA)
-    changed = float((np.abs(a - b).max(axis=2) > CHANGE_THRESHOLD).mean())
+    diff = a - b
+    diff -= np.median(diff.reshape(-1, 3), axis=0)  # auto exposure between the two shots is not a change
+    changed = float((np.abs(diff).max(axis=2) > CHANGE_THRESHOLD).mean())
     if changed < NEARLY_IDENTICAL:
         return (f"source and background are nearly identical ({changed:.2%} of pixels differ): "
                 f"is the subject in the source, and is the background a separate shot?")

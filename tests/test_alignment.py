@@ -59,3 +59,8 @@ def test_background_mismatch():
     assert background_mismatch(with_subject(bgr), bgr) is None
     assert "nearly identical" in background_mismatch(bgr, bgr)
     assert "differ almost everywhere" in background_mismatch(with_subject(bgr), textured_scene(2))
+    assert "differ almost everywhere" in background_mismatch(with_subject(bgr), bgr[::-1, ::-1])  # wrong shot
+    # Another exposure of the right background, and sensor noise, are not suspicious.
+    rng = np.random.default_rng(0)
+    darker = np.clip(bgr * 0.9 - 0.05 + rng.normal(0, 0.03, bgr.shape), 0, 1).astype(np.float32)
+    assert background_mismatch(with_subject(bgr), darker) is None
