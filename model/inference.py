@@ -49,6 +49,9 @@ ONEDNN_BROKEN_PASSES = ("onednn_placement_pass", "operator_unsqueeze_onednn_fuse
                         "operator_reshape_onednn_fuse_pass", "operator_scale_onednn_fuse_pass")
 
 
+ONEDNN_CACHED_SHAPES = 8
+
+
 class ExportError(RuntimeError):
     """An exported model folder is missing, incomplete or not a BGMv2 export."""
 
@@ -403,6 +406,8 @@ class InferenceEngine:
                                                         os.cpu_count() or 1))
             if onednn:
                 config.enable_mkldnn()
+                # oneDNN keeps kernels per input shape: bound them for folders of photos of many sizes.
+                config.set_onednn_cache_capacity(ONEDNN_CACHED_SHAPES)
                 for name in ONEDNN_BROKEN_PASSES:
                     config.delete_pass(name)
             else:
