@@ -15,7 +15,8 @@ def test_defaults_follow_the_reference_scripts():
     base, refine = defaults("base"), defaults("refine")
     assert "refine" not in base and "lr_refiner" not in base["optim"]
     assert (base["optim"]["lr_backbone"], base["optim"]["lr_aspp"], base["optim"]["lr_decoder"]) == (1e-4, 5e-4, 5e-4)
-    assert refine["optim"] == {"lr_backbone": 5e-5, "lr_aspp": 5e-5, "lr_decoder": 1e-4, "lr_refiner": 3e-4}
+    assert refine["optim"] == {"lr_backbone": 5e-5, "lr_aspp": 5e-5, "lr_decoder": 1e-4, "lr_refiner": 3e-4,
+                               "warmup_steps": 0}
     assert (base["dataset"]["crop_min"], base["dataset"]["crop_max"]) == (256, 512)
     assert (refine["dataset"]["crop_min"], refine["dataset"]["crop_max"]) == (1024, 2048)
     assert refine["refine"]["backbone_scale"] == 0.25 and refine["refine"]["sample_pixels"] == 80_000

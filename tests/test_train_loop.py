@@ -41,13 +41,16 @@ def _weights(path):
 
 
 def test_resume_gives_the_same_losses_and_weights_as_an_uninterrupted_run(data, tmp_path):
-    full = Trainer("base", _cfg(data, tmp_path, name="full", changes={("train", "max_steps"): 5}), log=_quiet)
+    warm = {("optim", "warmup_steps"): 3}  # the warm-up schedule must resume too
+    def cfg(name, steps):
+        return _cfg(data, tmp_path, name=name, changes={("train", "max_steps"): steps, **warm})
+
+    full = Trainer("base", cfg("full", 5), log=_quiet)
     full.run()
-    part = Trainer("base", _cfg(data, tmp_path, name="part", changes={("train", "max_steps"): 2}), log=_quiet)
+    part = Trainer("base", cfg("part", 2), log=_quiet)
     part.run()
     # 3 train samples, batch 2: 1 step per epoch, so the resumed run also crosses epochs
-    rest = Trainer("base", _cfg(data, tmp_path, name="part", changes={("train", "max_steps"): 5}), resume=True,
-                   log=_quiet)
+    rest = Trainer("base", cfg("part", 5), resume=True, log=_quiet)
     assert rest.step == 2
     rest.run()
     assert [s for s, _ in full.history] == [0, 1, 2, 3, 4]

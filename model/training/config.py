@@ -55,10 +55,14 @@ SCHEMA = {
     ("train", "epoch_start"): (int, 0, ..., "first epoch of a fresh run"),
     ("train", "epoch_end"): (int, 1, ..., "train until this epoch (exclusive)"),
     ("train", "max_steps"): ((int, type(None)), None, ..., "stop after this many steps in total"),
+    ("train", "perturbations"): (bool, True, ..., "the reference's batch perturbations (shadow, noise, "
+                                                   "background jitter/misalignment); false: plain composites"),
     ("optim", "lr_backbone"): (_NUM, 1e-4, 5e-5, "Adam learning rate of the backbone"),
     ("optim", "lr_aspp"): (_NUM, 5e-4, 5e-5, "Adam learning rate of the ASPP"),
     ("optim", "lr_decoder"): (_NUM, 5e-4, 1e-4, "Adam learning rate of the decoder"),
     ("optim", "lr_refiner"): (_NUM, None, 3e-4, "Adam learning rate of the refiner (refine only)"),
+    ("optim", "warmup_steps"): (int, 0, ..., "linear learning-rate warm-up from 0 over this many steps "
+                                             "(0: none, as the reference)"),
     ("loss", "laplacian_weight"): (_NUM, 0.0, ..., "weight of the Laplacian-pyramid alpha loss (0: off)"),
     ("log", "train_loss_interval"): (int, 10, ..., "steps between loss scalars"),
     ("log", "train_images_interval"): (int, 1000, ..., "steps between image logs"),
@@ -207,7 +211,9 @@ def _check_values(cfg, kind, source):
         fail("dataset.crop_max", f"must be > dataset.crop_min ({d['crop_min']}), got {d['crop_max']}")
     if kind == "refine" and d["crop_min"] < 16:
         fail("dataset.crop_min", f"must be >= 16 for the refiner, got {d['crop_min']}")
-    for key in [k for s, k in SCHEMA if s == "optim" and k in cfg["optim"]]:
+    if cfg["optim"]["warmup_steps"] < 0:
+        fail("optim.warmup_steps", f"must be >= 0, got {cfg['optim']['warmup_steps']}")
+    for key in [k for s, k in SCHEMA if s == "optim" and k.startswith("lr_") and k in cfg["optim"]]:
         if cfg["optim"][key] is None or cfg["optim"][key] < 0:
             fail(f"optim.{key}", f"must be a number >= 0, got {cfg['optim'][key]!r}")
     if cfg["loss"]["laplacian_weight"] < 0:

@@ -13,7 +13,7 @@ import paddle
 import paddle.distributed as dist
 from tqdm import tqdm
 
-from dataset.perturbation import training_perturbations
+from dataset.perturbation import composite, training_perturbations
 from ..loading import build_model, checkpoint_info, load_checkpoint
 from ..losses import base_loss, refine_loss
 from .checkpoint import CheckpointManager
@@ -84,7 +84,7 @@ class Trainer:
             dist.init_parallel_env()
             if self.on_gpu:
                 self.net = paddle.nn.SyncBatchNorm.convert_sync_batchnorm(self.net)
-        self.optimizer, self.learning_rates = build_optimizer(self.net, cfg["optim"])
+        self.optimizer, self.learning_rates, self.warmup = build_optimizer(self.net, cfg["optim"])
         self.scaler = paddle.amp.GradScaler(enable=self.amp)
         self.model = paddle.DataParallel(self.net) if self.world > 1 else self.net
 
@@ -145,9 +145,10 @@ class Trainer:
                 raise ConfigError(f"config: 'model.{key}' '{path}' holds a {info['backbone']} model but "
                                   f"'model.backbone' is {m['backbone']}")
             report = load_checkpoint(net, path, strict=False)
-            self.log(f"initialised from {path}: {report['loaded']} tensors loaded"
-                     + "".join(f"; {len(report[k])} {k} ({', '.join(report[k][:4])}{' ...' if len(report[k]) > 4 else ''})"
-                               for k in ("missing", "unexpected", "mismatched") if report[k]))
+            unmatched = "".join(f"; {len(report[k])} {k} ({', '.join(report[k][:4])}"
+                                f"{' ...' if len(report[k]) > 4 else ''})"
+                                for k in ("missing", "unexpected", "mismatched") if report[k])
+            self.log(f"initialised from {path}: {report['loaded']} tensors loaded{unmatched}")
         return net
 
     def _resume(self):
@@ -175,7 +176,10 @@ class Trainer:
         # perturbations and dropout draw from paddle's generator: seed it per (step, process)
         paddle.seed(_step_seed(seed, self.step, self.rank))
         true_pha, true_fgr, true_bgr = random_crop(self.kind, [true_pha, true_fgr, true_bgr], size)
-        true_src, true_bgr = training_perturbations(true_fgr, true_pha, true_bgr)
+        if self.cfg["train"]["perturbations"]:
+            true_src, true_bgr = training_perturbations(true_fgr, true_pha, true_bgr)
+        else:
+            true_src = composite(true_fgr, true_pha, true_bgr)
         with paddle.amp.auto_cast(enable=self.amp):
             outputs = self.model(true_src, true_bgr)
             loss, terms = self.compute_loss(outputs, true_pha, true_fgr)
@@ -184,6 +188,8 @@ class Trainer:
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.optimizer.clear_grad()
+        if self.warmup is not None:
+            self.warmup.step()
         if self.sync_buffers:  # BatchNorm running statistics are Paddle parameters with trainable=False
             for p in self.net.parameters():
                 if not p.trainable:
@@ -258,7 +264,9 @@ class Trainer:
                 if self.writer is not None:
                     if self.step % cfg_log["train_loss_interval"] == 0:
                         self.writer.scalars("train", dict(terms, loss=loss, images_per_s=speed), self.step)
-                        self.writer.scalars("lr", self.learning_rates, self.step)
+                        scale = self.optimizer.get_lr()  # warm-up factor (1 without warm-up)
+                        self.writer.scalars("lr", {k: v * scale for k, v in self.learning_rates.items()},
+                                            self.step)
                     if self.step % cfg_log["train_images_interval"] == 0:
                         self.writer.images("train", images, self.step)
                 del images
