@@ -59,6 +59,14 @@ def _tap_weights(pos, out_size, in_size, k):
     return weights, first
 
 
+def _repeat2x(x):
+    """Nearest 2x upsampling of small patches, (P, C, h, w) -> (P, C, 2h, 2w): legacy nearest
+    indexing from h to 2h is an exact repeat; a broadcast is ~2x faster than interpolate here."""
+    channels, h, w = x.shape[1:]
+    x = paddle.expand(paddle.reshape(x, [-1, channels, h, 1, w, 1]), [-1, channels, h, 2, w, 2])
+    return paddle.reshape(x, [-1, channels, 2 * h, 2 * w])
+
+
 def _crop_windows(image, b, rows, aligned_start, inner, width):
     """Crop a window per patch from an unpadded image, zero outside it.
 
@@ -241,7 +249,7 @@ class Refiner(nn.Layer):
         Returns (P, 4, 4, 4): refined alpha and foreground residual of each 4x4 patch."""
         x = self.relu(self.bn1(self.conv1(stage1)))
         x = self.relu(self.bn2(self.conv2(x)))
-        x = F.interpolate(x, scale_factor=2, mode="nearest")
+        x = _repeat2x(x)
         a, z = 2 * self.pad_half - self.pad_full, 2 * self.pad_half + 4 + self.pad_full
         x = paddle.concat([x, src_window[:, :, a:z, a:z], bgr_window[:, :, a:z, a:z]], axis=1)
         x = self.relu(self.bn3(self.conv3(x)))
