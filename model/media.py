@@ -124,24 +124,31 @@ _END = object()
 
 
 def prefetch(iterable, depth=4):
-    """Iterate ``iterable`` on a background thread, ``depth`` items ahead; its errors re-raise here."""
+    """Iterate ``iterable`` on a background thread, ``depth`` items ahead; its errors re-raise here.
+
+    Closing the generator (or leaving a for loop over it) stops the thread.
+    """
     items = queue.Queue(maxsize=depth)
     stop = threading.Event()
+
+    def offer(item):
+        """Put ``item`` unless the consumer has gone; False when it has."""
+        while not stop.is_set():
+            try:
+                items.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
 
     def work():
         try:
             for item in iterable:
-                while not stop.is_set():
-                    try:
-                        items.put(item, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+                if not offer(item):
                     return
-            items.put(_END)
+            offer(_END)
         except BaseException as e:  # handed to the consumer
-            items.put(e)
+            offer(e)
 
     thread = threading.Thread(target=work, daemon=True)
     thread.start()

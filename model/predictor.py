@@ -280,15 +280,18 @@ def convert(model, src_path, bgr_path, output_dir, outputs=("pha", "fgr", "com")
     engine = as_engine(model, src.first_size(), **load_options)
     outputs = _check_outputs(outputs, engine)
     items = prefetch(_prepared(src, bgr_source, mode, resize_bgr, align, check_every=src.kind == "images"))
-    results = tqdm(_run(engine, items, batch_size), total=len(src), disable=not progress,
-                   unit="frame" if src.kind == "video" else "image")
-    with staged_output(output_dir, overwrite) as tmp:
-        if src.kind == "video":
-            background = com_color if com_bgr is None else _read_com_background(com_bgr, src.first_size())
-            _write_video(results, tmp, outputs, src.fps, src.first_size(), background)
-        else:
-            _write_images(results, tmp, outputs)
-        written = sorted(os.path.relpath(os.path.join(d, f), tmp) for d, _, fs in os.walk(tmp) for f in fs)
+    try:
+        with staged_output(output_dir, overwrite) as tmp:
+            results = tqdm(_run(engine, items, batch_size), total=len(src), disable=not progress,
+                           unit="frame" if src.kind == "video" else "image")
+            if src.kind == "video":
+                background = com_color if com_bgr is None else _read_com_background(com_bgr, src.first_size())
+                _write_video(results, tmp, outputs, src.fps, src.first_size(), background)
+            else:
+                _write_images(results, tmp, outputs)
+            written = sorted(os.path.relpath(os.path.join(d, f), tmp) for d, _, fs in os.walk(tmp) for f in fs)
+    finally:
+        items.close()  # after a failure, stop the decoding thread now rather than at garbage collection
     return written
 
 

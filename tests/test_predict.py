@@ -237,3 +237,20 @@ def test_suspicious_background_warns(engine, tmp_path):
     with pytest.warns(UserWarning, match="nearly identical"):
         convert(engine, tmp_path / "src.png", tmp_path / "src.png", tmp_path / "out", outputs=("pha",),
                 progress=False)
+
+
+def test_decoding_thread_stops_when_writing_fails(engine, tmp_path, monkeypatch):
+    import threading
+    import model.predictor as predictor
+    for i in range(6):
+        write_pair(tmp_path, f"f{i}", i)
+
+    def broken_write(*args):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(predictor, "write_alpha", broken_write)
+    before = threading.active_count()
+    with pytest.raises(OSError, match="disk full"):
+        convert(engine, tmp_path / "src", tmp_path / "bgr", tmp_path / "out", outputs=("pha",), progress=False)
+    assert threading.active_count() == before
+    assert not os.path.exists(tmp_path / "out")
