@@ -10,7 +10,8 @@ import warnings
 import cv2
 import numpy as np
 
-__all__ = ["align_background", "estimate_homography", "background_mismatch", "AlignmentWarning"]
+__all__ = ["align_background", "estimate_homography", "background_mismatch", "AlignmentWarning",
+           "ALIGNMENT_FAILED"]
 
 # Pixels whose colour differs by more than this (in [0, 1], after removing a global exposure /
 # white balance change) count as changed.
@@ -19,6 +20,7 @@ CHANGE_THRESHOLD = 0.05
 # another scene (a subject rarely covers the whole frame).
 NEARLY_IDENTICAL = 0.002
 WILDLY_DIFFERENT = 0.85
+ALIGNMENT_FAILED = "background alignment failed (too few matching features); using the background as given"
 
 
 class AlignmentWarning(UserWarning):
@@ -57,19 +59,20 @@ def estimate_homography(src, bgr, max_features=5000, keep_ratio=0.15, min_inlier
     return H
 
 
-def align_background(src, bgr, **options):
+def align_background(src, bgr, warn=True, **options):
     """Warp ``bgr`` onto ``src`` (handheld shots). Returns (bgr', aligned: bool).
 
     Pixels the warped background does not cover are copied from the source (as the reference
     does), so they read as "no subject". When no homography is found the input background is
-    returned unchanged with an AlignmentWarning. ``options`` go to ``estimate_homography``.
+    returned unchanged, with an AlignmentWarning if ``warn``. ``options`` go to
+    ``estimate_homography``.
     """
     if src.shape != bgr.shape:
         raise ValueError(f"align_background: src and bgr must have the same shape, got {src.shape} and {bgr.shape}")
     H = estimate_homography(src, bgr, **options)
     if H is None:
-        warnings.warn("background alignment failed (too few matching features); using the background as given",
-                      AlignmentWarning, stacklevel=2)
+        if warn:
+            warnings.warn(ALIGNMENT_FAILED, AlignmentWarning, stacklevel=2)
         return bgr, False
     h, w = src.shape[:2]
     warped = cv2.warpPerspective(bgr, H, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)

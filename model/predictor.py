@@ -19,7 +19,7 @@ import paddle
 from tqdm import tqdm
 
 from dataset.io import read_image, write_alpha, write_image
-from .alignment import AlignmentWarning, align_background, background_mismatch
+from .alignment import ALIGNMENT_FAILED, AlignmentWarning, align_background, background_mismatch
 from .inference import DygraphEngine, ModelOptions, load_engine
 from .matting import MattingRefine
 from .media import ImageSource, VideoSink, VideoSource, open_source, prefetch, source_kind, staged_output
@@ -219,11 +219,9 @@ def _prepared(src, bgr_source, mode, resize_bgr, align, check_every):
                                          f"height); use --resize-bgr (resize_bgr=True) to resize it")
             bgr = cv2.resize(bgr, (image.shape[1], image.shape[0]), interpolation=cv2.INTER_AREA)
         if align:
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always", AlignmentWarning)
-                bgr, _ = align_background(image, bgr)
-            for w in caught:
-                warnings.warn(f"{label}: {w.message}", AlignmentWarning, stacklevel=2)
+            bgr, aligned = align_background(image, bgr, warn=False)
+            if not aligned:
+                warnings.warn(f"{label}: {ALIGNMENT_FAILED}", AlignmentWarning, stacklevel=2)
         if check_every or i == 0:
             note = background_mismatch(image, bgr)
             if note:

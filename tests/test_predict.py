@@ -254,3 +254,15 @@ def test_decoding_thread_stops_when_writing_fails(engine, tmp_path, monkeypatch)
         convert(engine, tmp_path / "src", tmp_path / "bgr", tmp_path / "out", outputs=("pha",), progress=False)
     assert threading.active_count() == before
     assert not os.path.exists(tmp_path / "out")
+
+
+def test_alignment_failure_is_reported_per_image(engine, tmp_path):
+    flat = np.full((48, 64, 3), 0.5, np.float32)
+    src = flat.copy()
+    src[10:30, 20:40] = 0.9
+    write_image(tmp_path / "src.png", src)
+    write_image(tmp_path / "bgr.png", flat)
+    with pytest.warns(UserWarning, match="source 'src': background alignment failed"):
+        convert(engine, tmp_path / "src.png", tmp_path / "bgr.png", tmp_path / "out", outputs=("pha",),
+                align=True, progress=False)
+    assert os.listdir(tmp_path / "out" / "pha") == ["src.png"]
