@@ -18,13 +18,14 @@ existing --output-dir needs --overwrite.
 """
 import argparse
 import logging
+import os
 import sys
 import warnings
 
 from dataset.io import ImageReadError
 from model import BACKBONES, MODEL_TYPES, REFINE_MODES, CheckpointError
 from model.inference import ENGINES, ExportError, ModelOptions, load_engine, load_exported
-from model.media import open_source
+from model.media import open_source, source_kind
 from model.predictor import DEFAULT_COM_COLOR, OUTPUT_TYPES, InputMismatchError, convert, suggest_backbone_scale
 
 
@@ -134,6 +135,10 @@ def main(argv=None):
     _show_export_notes()
     try:
         com_color = parse_color(args.com_color)
+        if os.path.exists(args.output_dir) and not args.overwrite:  # before the (first-time) export
+            raise FileExistsError(f"output folder already exists: '{args.output_dir}' (use --overwrite to write "
+                                  f"into it)")
+        source_kind(args.bgr)  # a missing background: before the export, too
         engine = make_engine(args, open_source(args.src).first_size())
         written = convert(engine, args.src, args.bgr, args.output_dir, outputs=args.outputs,
                           batch_size=args.batch_size, resize_bgr=args.resize_bgr, align=args.preprocess_alignment,
