@@ -160,7 +160,8 @@ def _save_program(net, folder):
 def export_onnx(model_dir, onnx_path, opset_version=16, overwrite=False):
     """Convert an exported program (``export_model``) to ONNX with paddle2onnx; atomic like the export.
 
-    The ONNX model has the inputs src, bgr (B, 3, H, W) and the outputs named in meta.json.
+    The ONNX model has the inputs src, bgr (B, 3, H, W) and the outputs named in meta.json; it
+    is run once in onnxruntime before it is written (ExportError when it fails).
     Returns ``onnx_path``.
     """
     import paddle2onnx
@@ -184,11 +185,24 @@ def export_onnx(model_dir, onnx_path, opset_version=16, overwrite=False):
         for output, name in zip(model.graph.output, meta["outputs"]):
             _rename_value(model.graph, output.name, name)
         onnx.save(model, tmp)
+        _check_onnx_runs(tmp, model_dir)
         os.replace(tmp, onnx_path)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
     return onnx_path
+
+
+def _check_onnx_runs(path, model_dir):
+    """Run the converted model once in onnxruntime: paddle2onnx can write models that do not run."""
+    import onnxruntime
+    rng = np.random.default_rng(0)
+    src = rng.random((1, 3, 64, 96), dtype=np.float32)
+    try:
+        session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
+        session.run(None, {"src": src, "bgr": np.ascontiguousarray(src[:, :, ::-1])})
+    except Exception as e:  # onnxruntime's error types are not part of its public API
+        raise ExportError(f"paddle2onnx converted '{model_dir}', but onnxruntime cannot run the result: {e}") from e
 
 
 def _rename_value(graph, old, new):

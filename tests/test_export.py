@@ -66,13 +66,15 @@ def test_export_check_agrees_with_dygraph(checkpoint, tmp_path):
     assert set(diffs) == set(options.outputs) and max(diffs.values()) < TOLERANCE
 
 
-# paddle2onnx 2.1 cannot convert two constructs of the current network (model/ is the lead's):
-# nearest interpolation with scale_factor=2 in the refiner stores a float64 "scale" attribute
-# ("the 0th elementwise MUST be ir::FloatAttribute"; an explicit size= avoids it), and expand_as
-# (ASPP pooling branch, refiner batch index) is converted with the static shape [-1, C, -1, -1]
-# (paddle.expand(x, paddle.shape(y)) converts correctly). With both changed, all three modes
-# match dygraph to ~1e-6 in onnxruntime; this test then passes and the marker must go.
-@pytest.mark.xfail(strict=True, raises=ExportError, reason="paddle2onnx: float64 interp scale, static expand_as")
+# paddle2onnx 2.1 mistranslates two constructs of the current network (model/ is the lead's):
+# expand_as (ASPP pooling branch, refiner batch index) becomes an ONNX Expand to the static shape
+# [-1, C, -1, -1], which onnxruntime rejects (paddle.expand(x, paddle.shape(y)) converts
+# correctly); and full mode's nearest interpolation with scale_factor=2 stores a float64 "scale"
+# attribute that paddle2onnx cannot read ("the 0th elementwise MUST be ir::FloatAttribute";
+# an explicit size= avoids it). With both changed, all three modes match dygraph to ~1e-6 in
+# onnxruntime; this test then passes and the marker must go.
+# export_onnx runs the converted model once and raises ExportError when onnxruntime cannot.
+@pytest.mark.xfail(strict=True, raises=ExportError, reason="paddle2onnx: static expand_as, float64 interp scale")
 @pytest.mark.parametrize("mode", ["full", "sampling"])
 def test_onnx_agrees_with_dygraph_and_paddle_inference(checkpoint, tmp_path, mode):
     tool = load_tool()
