@@ -16,6 +16,14 @@ def _pair(batch=2, h=H, w=W, seed=0):
     return paddle.to_tensor(src), paddle.to_tensor(bgr)
 
 
+def _eval_net(backbone="mobilenetv2", seed=0, **kwargs):
+    """A seeded MattingRefine in eval mode."""
+    paddle.seed(seed)
+    net = MattingRefine(backbone, **kwargs)
+    net.eval()
+    return net
+
+
 @pytest.fixture(scope="module", params=["mobilenetv2", "resnet50", "resnet101"])
 def refine_net(request):
     paddle.seed(0)
@@ -62,9 +70,7 @@ def test_base_shapes_and_ranges():
 
 
 def test_sampling_refines_the_highest_errors_and_keeps_the_rest_coarse():
-    paddle.seed(1)
-    net = MattingRefine("mobilenetv2", refine_mode="sampling", refine_sample_pixels=320)
-    net.eval()
+    net = _eval_net(seed=1, refine_mode="sampling", refine_sample_pixels=320)
     src, bgr = _pair(batch=1)
     with paddle.no_grad():
         pha, _, pha_sm, _, err_sm, ref = net(src, bgr)
@@ -80,10 +86,7 @@ def test_sampling_refines_the_highest_errors_and_keeps_the_rest_coarse():
 
 def test_small_input_clamps_sample_count():
     # 80,000 pixels requested, only 16 * 24 locations exist: the reference's top-k would crash.
-    paddle.seed(0)
-    net = MattingRefine("mobilenetv2", refine_mode="sampling", refine_sample_pixels=80_000,
-                        refine_prevent_oversampling=False)
-    net.eval()
+    net = _eval_net(refine_mode="sampling", refine_sample_pixels=80_000, refine_prevent_oversampling=False)
     src, bgr = _pair(batch=3, h=64, w=96)
     with paddle.no_grad():
         out = net(src, bgr)
@@ -92,9 +95,7 @@ def test_small_input_clamps_sample_count():
 
 
 def test_batch_items_are_independent():
-    paddle.seed(0)
-    net = MattingRefine("mobilenetv2", refine_mode="thresholding", refine_threshold=0.2)
-    net.eval()
+    net = _eval_net(refine_mode="thresholding", refine_threshold=0.2)
     src, bgr = _pair(batch=3)
     with paddle.no_grad():
         batched = net(src, bgr)[0].numpy()
@@ -103,8 +104,7 @@ def test_batch_items_are_independent():
 
 
 def test_gradients_reach_every_module():
-    paddle.seed(0)
-    net = MattingRefine("mobilenetv2", refine_mode="sampling", refine_sample_pixels=2048)
+    net = _eval_net(refine_mode="sampling", refine_sample_pixels=2048)
     net.train()
     src, bgr = _pair(batch=2, h=64, w=64)
     pha, fgr, pha_sm, fgr_sm, err_sm, _ = net(src, bgr)
@@ -129,10 +129,7 @@ def test_bad_constructor_arguments(kwargs, message):
 
 @pytest.fixture(scope="module")
 def small_net():
-    paddle.seed(0)
-    net = MattingRefine("mobilenetv2")
-    net.eval()
-    return net
+    return _eval_net()
 
 
 @pytest.mark.parametrize("src, bgr, message", [
@@ -149,10 +146,8 @@ def test_bad_inputs(small_net, src, bgr, message):
 
 
 def test_thresholding_with_nothing_selected_returns_the_coarse_output_and_trains():
-    paddle.seed(0)
-    net = MattingRefine("mobilenetv2", refine_mode="thresholding", refine_threshold=1.0)
+    net = _eval_net(refine_mode="thresholding", refine_threshold=1.0)
     src, bgr = _pair(batch=2, h=64, w=96)
-    net.eval()
     with paddle.no_grad():
         pha, _, pha_sm, _, _, ref = net(src, bgr)
     assert float(ref.sum()) == 0
