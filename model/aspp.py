@@ -40,6 +40,7 @@ class ASPP(nn.Layer):
 
     def forward(self, x):
         outs = [branch(x) for branch in self.convs[:-1]]
-        # Bilinear resize of the pooled 1x1 map (half-pixel, no corner alignment) is a broadcast.
-        outs.append(paddle.expand_as(self.convs[-1](x), outs[0]))
+        # Bilinear resize of the pooled 1x1 map (half-pixel, no corner alignment) is a broadcast;
+        # done by addition, which exporters handle with dynamic sizes (expand_as becomes static).
+        outs.append(paddle.zeros_like(outs[0]) + self.convs[-1](x))
         return self.project(paddle.concat(outs, axis=1))

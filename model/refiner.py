@@ -192,8 +192,9 @@ class Refiner(nn.Layer):
         keep = value > 0 if self.prevent_oversampling else paddle.ones_like(value, dtype="bool")
         ref = paddle.put_along_axis(paddle.zeros_like(flat), loc, keep.astype(flat.dtype), axis=1)
         ref = paddle.reshape(ref, [-1, 1, hq, wq])
-        b = paddle.expand_as(paddle.arange(batch if batch > 0 else paddle.shape(flat)[0],
-                                           dtype="int64").unsqueeze(1), loc)
+        # Broadcast by addition: exporters handle it better than expand_as with a dynamic batch.
+        b = paddle.zeros_like(loc) + paddle.arange(batch if batch > 0 else paddle.shape(flat)[0],
+                                                   dtype="int64").unsqueeze(1)
         loc = paddle.flatten(loc)
         return ref, paddle.flatten(b), loc // wq, loc % wq, paddle.flatten(keep)
 
@@ -285,8 +286,10 @@ class Refiner(nn.Layer):
             src_bgr = F.pad(src_bgr, [2, 2, 2, 2])
         x = self.relu(self.bn1(self.conv1(paddle.concat([x, y], axis=1))))
         x = self.relu(self.bn2(self.conv2(x)))
-        # (H/2 + 2) -> (H + 4) with legacy nearest indexing is an exact 2x repeat.
-        x = F.interpolate(x, scale_factor=2, mode="nearest")
+        # (H/2 + 2) -> (H + 4) with legacy nearest indexing is an exact 2x repeat. An explicit size
+        # (not scale_factor, stored as a float64 attribute) keeps the program convertible to ONNX.
+        h, w = spatial_size(x)
+        x = F.interpolate(x, size=[2 * h, 2 * w], mode="nearest")
         x = self.relu(self.bn3(self.conv3(paddle.concat([x, src_bgr], axis=1))))
         x = self.conv4(x)
         ref = paddle.ones_like(x[:, :1, ::4, ::4])

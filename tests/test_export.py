@@ -67,15 +67,9 @@ def test_export_check_agrees_with_dygraph(checkpoint, tmp_path):
 
 
 # paddle2onnx 2.1 mistranslates two constructs of the current network (model/ is the lead's):
-# expand_as (ASPP pooling branch, refiner batch index) becomes an ONNX Expand to the static shape
-# [-1, C, -1, -1], which onnxruntime rejects (paddle.expand(x, paddle.shape(y)) converts
-# correctly); and full mode's nearest interpolation with scale_factor=2 stores a float64 "scale"
-# attribute that paddle2onnx cannot read ("the 0th elementwise MUST be ir::FloatAttribute";
-# an explicit size= avoids it). With both changed, all three modes match dygraph to ~1e-6 in
-# onnxruntime; this test then passes and the marker must go.
-# export_onnx runs the converted model once and raises ExportError when onnxruntime cannot.
-@pytest.mark.xfail(strict=True, raises=ExportError, reason="paddle2onnx: static expand_as, float64 interp scale")
-@pytest.mark.parametrize("mode", ["full", "sampling"])
+# The model avoids what paddle2onnx 2.1 cannot convert (expand_as with a dynamic batch, float64
+# interpolation scales); export_onnx runs the converted model once and raises ExportError otherwise.
+@pytest.mark.parametrize("mode", ["full", "sampling", "thresholding"])
 def test_onnx_agrees_with_dygraph_and_paddle_inference(checkpoint, tmp_path, mode):
     tool = load_tool()
     options = ModelOptions.for_checkpoint(checkpoint, refine_mode=mode, refine_sample_pixels=640)
