@@ -9,6 +9,10 @@ absolute difference between source and background exceeds the threshold, else 0,
 predicted foreground is the source. Every threshold of ``--thresholds`` is tried and the one
 with the lowest mean SAD is reported, i.e. the threshold is tuned on the test set itself: an
 optimistic baseline that a trained model should still beat.
+
+With ``--model-results results.json`` (written by ``eval.py --model-path ...`` with the same
+protocol arguments) it also prints the model next to the baseline and writes that table to
+``--report`` (Markdown).
 """
 import argparse
 import json
@@ -79,7 +83,12 @@ def main(argv=None):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--thresholds", type=parse_thresholds, default=DEFAULT_THRESHOLDS)
     p.add_argument("--output-json", help="write {threshold, sad, mse, grad, conn, sweep} here")
+    p.add_argument("--model-results", help="eval.py results.json of a model scored with the same protocol")
+    p.add_argument("--report", help="with --model-results: write the comparison table here (Markdown)")
     args = p.parse_args(argv)
+    if args.report and not args.model_results:
+        p.error("--report needs --model-results")
+    model = _read_model_results(p, args.model_results) if args.model_results else None
     for flag, path in (("--data-path", args.data_path), ("--bgr-path", args.bgr_path)):
         if not os.path.isdir(path):
             p.error(f"{flag}: folder not found: '{path}'")
@@ -96,11 +105,47 @@ def main(argv=None):
     print(f"SAD {summary['sad']:.4f}  MSE {summary['mse']:.6f}  Grad {summary['grad']:.2f}  Conn {summary['conn']:.2f}"
           "  (raw official units; SAD in thousands)")
     if args.output_json:
-        tmp = args.output_json + ".tmp"
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(summary, f, indent=2)
-        os.replace(tmp, args.output_json)
+        _write_atomic(args.output_json, json.dumps(summary, indent=2))
+    if model is not None:
+        table = comparison_table(model, summary, args)
+        print(table)
+        if args.report:
+            _write_atomic(args.report, table + "\n")
     return summary
+
+
+def _read_model_results(parser, path):
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)["mean"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        parser.error(f"--model-results: cannot read the 'mean' metrics of '{path}' ({e})")
+
+
+def comparison_table(model, baseline, args):
+    """Markdown table: the model's mean metrics (eval.py) next to the baseline's, lower is better."""
+    keys = [k for k in ("sad", "mse", "grad", "conn") if k in model]
+    rows = [f"Synthetic test set, {baseline['images']} images, protocol {args.protocol} at {args.size}x{args.size}, "
+            f"seed {args.seed}; official raw units (SAD in thousands), lower is better.", "",
+            "| method | " + " | ".join({"sad": "SAD", "mse": "MSE", "grad": "Grad", "conn": "Conn"}[k] for k in keys) + " |",
+            "|---" * (len(keys) + 1) + "|",
+            "| trained model | " + " | ".join(f"{model[k]:.4g}" for k in keys) + " |",
+            f"| background differencing (threshold {baseline['threshold']}) | "
+            + " | ".join(f"{baseline[k]:.4g}" for k in keys) + " |", ""]
+    ratio = model["sad"] / baseline["sad"] if baseline["sad"] else float("inf")
+    verdict = "beats" if model["sad"] < baseline["sad"] else "does NOT beat"
+    rows.append(f"The trained model {verdict} background differencing on SAD "
+                f"({model['sad']:.4f} vs {baseline['sad']:.4f}, ratio {ratio:.2f}).")
+    return "\n".join(rows)
+
+
+def _write_atomic(path, text):
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, path)
 
 
 if __name__ == "__main__":
