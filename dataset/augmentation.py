@@ -204,8 +204,8 @@ class RandomSharpen(_Single, PairRandomSharpen):
 
 
 def _luma(img):
-    """(H, W, 3) RGB -> (H, W, 1) ITU-R 601 luma (PIL's ``convert('L')`` weights)."""
-    return (img @ np.array([0.299, 0.587, 0.114], dtype=np.float32))[:, :, None]
+    """(H, W, 3) RGB float32 -> (H, W) ITU-R 601 luma (PIL's ``convert('L')`` weights)."""
+    return cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
 
 
 class ColorJitter:
@@ -231,17 +231,22 @@ class ColorJitter:
         b, c, s = (float(rng.uniform(max(0.0, 1 - v), 1 + v)) for v in
                    (self.brightness, self.contrast, self.saturation))
         h = float(rng.uniform(-self.hue, self.hue))
+        # In-place arithmetic: at 2048x2048 every temporary array costs ~10 ms.
         img = img.astype(np.float32, copy=True)
         for op in rng.permutation(4):
             if op == 0 and self.brightness:
                 img *= b
             elif op == 1 and self.contrast:
-                img = img * c + (1 - c) * float(_luma(img).mean())
+                mean = float(_luma(img).mean())
+                img *= c
+                img += (1 - c) * mean
             elif op == 2 and self.saturation:
-                img = img * s + (1 - s) * _luma(img)
+                gray = cv2.cvtColor(_luma(img), cv2.COLOR_GRAY2RGB)
+                img = cv2.addWeighted(img, s, gray, 1 - s, 0)
             elif op == 3 and self.hue:
                 hsv = cv2.cvtColor(img, cv2.COLOR_RGB2HSV)  # float: H in [0, 360)
-                hsv[:, :, 0] = np.mod(hsv[:, :, 0] + 360 * h, 360)
+                # OpenCV wraps hues >= 360 itself (not negative ones): shift forwards only.
+                hsv[:, :, 0] += 360 * (h % 1)
                 img = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
             np.clip(img, 0, 1, out=img)
         return img

@@ -7,7 +7,8 @@ from .io import list_images, read_alpha, read_image
 MODES = ("RGB", "L")
 
 
-def _check_mode(mode):
+def check_mode(mode):
+    """'RGB' (colour image) or 'L' (alpha matte); anything else is a ValueError."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     return mode
@@ -30,7 +31,7 @@ class ImagesDataset(SeededDataset):
     def __init__(self, root, mode="RGB", transforms=None, seed=0, skip_unreadable=False):
         super().__init__(seed, skip_unreadable)
         self.root = os.fspath(root)
-        self.mode = _check_mode(mode)
+        self.mode = check_mode(mode)
         self.transforms = transforms
         self.filenames = list_images(self.root)
         if not self.filenames:

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 
 from .base import SeededDataset
-from .images import _check_mode
+from .images import check_mode
 from .io import IMAGE_EXTENSIONS, ImageReadError, list_images, read_alpha, read_image
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm")
@@ -50,7 +50,7 @@ class VideoDataset(SeededDataset):
     def __init__(self, root, mode="RGB", transforms=None, seed=0, skip_unreadable=False, max_open_videos=8):
         super().__init__(seed, skip_unreadable)
         self.root = os.fspath(root)
-        self.mode = _check_mode(mode)
+        self.mode = check_mode(mode)
         self.transforms = transforms
         self.max_open_videos = int(max_open_videos)
         if os.path.isfile(self.root):
