@@ -5,10 +5,12 @@
 
 Without ``--data`` a synthetic dataset at 1920x1080 (VideoMatte240K HD frames) is
 generated once in a temporary folder. Each row times ``--batches`` batches after the
-first (worker start-up and the first batch are excluded) of the training pipeline of
-``dataset.pipelines.train_dataset`` (decode + paired affine/flip/blur/sharpen/jitter +
-background augmentation + collation into paddle tensors). Batch size defaults to the
-reference's: 8 at 512, 4 at 2048 (split over GPUs there; per process here).
+first (worker start-up and the first batch are excluded) of the training set that
+train_base.py / train_refine.py read (``model.training.data.build_datasets``: decode +
+paired affine/flip/blur/sharpen/jitter + background augmentation + collation into
+paddle tensors), with the trainer's ``SeededBatchSampler``. 512 uses the base
+pipeline, 2048 the refine one. Batch size defaults to the reference's: 8 at 512, 4 at
+2048 (split over GPUs there; per process here).
 """
 import argparse
 import os
@@ -20,28 +22,26 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import paddle  # noqa: E402
 
-from dataset.loader import SeededBatchSampler  # noqa: E402
-from dataset.paths import dataset_root, load_dataset_paths  # noqa: E402
-from dataset.pipelines import train_dataset  # noqa: E402
 from dataset.synthetic import write_synthetic_dataset  # noqa: E402
+from model.training.data import SeededBatchSampler, build_datasets  # noqa: E402
 
 REFERENCE_BATCH = {512: 8, 2048: 4}
-REFERENCE_FGR_SCALE = {512: (0.4, 1), 2048: (0.3, 1)}
 
 
 def measure(dataset, batch_size, workers, batches):
     """Samples/s over ``batches`` batches, after a first batch that absorbs worker start-up."""
     # Exactly the batches needed, in a seeded random order: the loader ends cleanly and
     # its workers exit before the data folder is removed.
-    sampler = SeededBatchSampler(dataset, batch_size, shuffle=True, drop_last=True)
+    sampler = SeededBatchSampler(dataset, batch_size, num_replicas=1, rank=0)
+    sampler.set_epoch(0)
     wanted = list(sampler)[:batches + 1]
     if len(wanted) < batches + 1:
         raise ValueError(f"the dataset has {len(dataset)} samples: too few for {batches + 1} batches of {batch_size}")
     loader = paddle.io.DataLoader(dataset, batch_sampler=wanted, num_workers=workers)
     start = None
-    for (pha, fgr), bgr in loader:
+    for _ in loader:
         start = start or time.perf_counter()
-    return batches * batch_size / (time.perf_counter() - start), tuple(fgr.shape)
+    return batches * batch_size / (time.perf_counter() - start)
 
 
 def main():
@@ -59,21 +59,20 @@ def main():
         if yaml_path is None:
             start = time.perf_counter()
             write_synthetic_dataset(os.path.join(tmp, "data"), size=(1080, 1920), train_clips=8, frames_per_clip=8,
-                                    valid=0, photo_train=0, test=0, backgrounds=8, workers=2)
+                                    valid=1, photo_train=0, test=0, backgrounds=8, workers=2)
             yaml_path = os.path.join(tmp, "data", "datasets.yaml")
             print(f"generated synthetic 1920x1080 data in {time.perf_counter() - start:.0f} s")
-        paths = load_dataset_paths(yaml_path)
-        roots = [dataset_root(paths, args.dataset, "train", "pha"), dataset_root(paths, args.dataset, "train", "fgr"),
-                 dataset_root(paths, "backgrounds", "train")]
-
         print(f"paddle {paddle.__version__}, {os.cpu_count()} CPU cores, data: {yaml_path}")
         print("| output size | workers | batch | samples/s | ms/sample |")
         print("|---|---|---|---|---|")
         for size in args.sizes:
-            dataset = train_dataset(*roots, size=size, fgr_scale=REFERENCE_FGR_SCALE.get(size, (0.4, 1)))
+            cfg = {"seed": 0, "refine": {} if size > 512 else None,
+                   "dataset": {"paths": yaml_path, "name": args.dataset, "backgrounds": "backgrounds",
+                               "size": size, "valid_samples": 1}}
+            dataset, _ = build_datasets(cfg)
             batch = args.batch_size or REFERENCE_BATCH.get(size, 4)
             for workers in args.workers:
-                rate, shape = measure(dataset, batch, workers, args.batches)
+                rate = measure(dataset, batch, workers, args.batches)
                 print(f"| {size}x{size} | {workers} | {batch} | {rate:.2f} | {1000 / rate:.0f} |", flush=True)
 
 

@@ -3,8 +3,6 @@
     from dataset import ImagesDataset, VideoDataset, ZipDataset, SampleDataset
     from dataset import augmentation as A           # per-sample transforms (numpy, seeded)
     from dataset import perturbation                # batch perturbations (paddle, on device)
-    from dataset.pipelines import train_dataset, valid_dataset   # the reference's pipelines
-    from dataset.loader import SeededBatchSampler   # reproducible shuffling per (seed, epoch)
     from dataset.io import read_image, read_alpha, write_image, write_alpha
     from dataset.paths import load_dataset_paths, dataset_root
 

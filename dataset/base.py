@@ -4,8 +4,7 @@ Randomness: the dataset the DataLoader indexes derives one ``np.random.Generator
 sample from ``(seed, epoch, index)`` and hands it down to nested datasets and transforms.
 A sample therefore depends only on the seed, the epoch and its index: not on the number
 of DataLoader workers, their order, or which worker loads it. Call ``set_epoch(e)``
-(or ``SeededBatchSampler.set_epoch(e)``, which forwards it) before iterating epoch ``e``,
-before creating the iterator: a worker keeps the copy of the dataset it was started
+before iterating epoch ``e``, before creating the iterator: a worker keeps the copy of the dataset it was started
 with, so keep ``persistent_workers=False`` (the default).
 """
 import warnings

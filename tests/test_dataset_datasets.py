@@ -167,21 +167,3 @@ def test_wrapped_around_background_gets_a_new_augmentation_each_time(tmp_path):
     draws = [z[i][1] for i in range(4)]  # index i uses background 0 every time
     assert all(not np.array_equal(draws[0], d) for d in draws[1:])
 
-
-def test_seeded_batch_sampler_order_depends_only_on_seed_and_epoch(tmp_path):
-    from dataset.loader import SeededBatchSampler
-
-    ds = _augmented_pairs(tmp_path)  # 12 samples
-    sampler = SeededBatchSampler(ds, batch_size=5, seed=3)
-    first = list(sampler)
-    assert [len(b) for b in first] == [5, 5, 2] and len(sampler) == 3
-    assert sorted(i for b in first for i in b) == list(range(12))
-    assert list(SeededBatchSampler(ds, batch_size=5, seed=3)) == first
-    sampler.set_epoch(1)
-    assert list(sampler) != first and ds.epoch == 1  # the dataset follows the epoch
-    dropped = SeededBatchSampler(ds, batch_size=5, seed=3, drop_last=True)
-    assert len(dropped) == 2 and [len(b) for b in dropped] == [5, 5]
-    parts = [sum(SeededBatchSampler(ds, 2, seed=3, num_replicas=3, rank=r), []) for r in range(3)]
-    assert all(len(p) == 4 for p in parts) and len(set(sum(parts, []))) == 12
-    loader = paddle.io.DataLoader(ds, batch_sampler=SeededBatchSampler(ds, 4, seed=3), num_workers=0)
-    assert len([b for b in loader]) == 3

@@ -136,21 +136,3 @@ def test_command_line(tmp_path):
     bad = subprocess.run(cmd[:3] + ["--size", "10"], capture_output=True, text=True, timeout=300)
     assert bad.returncode != 0 and "--size" in bad.stderr
 
-
-def test_reference_pipelines_on_generated_data(generated):
-    import paddle
-
-    from dataset.loader import SeededBatchSampler
-    from dataset.pipelines import train_dataset, valid_dataset
-
-    out, _ = generated
-    paths = load_dataset_paths(out / "datasets.yaml")
-    roots = [dataset_root(paths, "videomatte240k", "train", "pha"), dataset_root(paths, "videomatte240k", "train", "fgr"),
-             dataset_root(paths, "backgrounds", "train")]
-    train = train_dataset(*roots, size=64)
-    loader = paddle.io.DataLoader(train, batch_sampler=SeededBatchSampler(train, 3, drop_last=True), num_workers=0)
-    (pha, fgr), bgr = next(iter(loader))
-    assert pha.shape == [3, 1, 64, 64] and fgr.shape == [3, 3, 64, 64] and bgr.shape == [3, 3, 64, 64]
-    assert pha.dtype == paddle.float32 and 0 <= float(pha.min()) and float(pha.max()) <= 1
-    valid = valid_dataset(*roots, size=64, samples=4)
-    assert len(valid) == 4 and np.array_equal(valid[1][0][0], valid[1][0][0])
