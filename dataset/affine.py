@@ -44,8 +44,9 @@ def sample_affine_params(rng, degrees, translate, scale, shear, image_size):
     Args:
         rng: np.random.Generator.
         degrees: v (for (-v, v)) or (min, max), in degrees.
-        translate: None or (fx, fy): the shift is up to ``fx * width`` / ``fy * height``
-            pixels, rounded to whole pixels like torchvision.
+        translate: None or (fx, fy) >= 0: the shift is up to ``fx * width`` / ``fy * height``
+            pixels, rounded to whole pixels like torchvision (``RandomAffineAndResize``
+            scales the fractions and may pass values above 1).
         scale: None or (min, max).
         shear: None, v, (min, max) (x shear only) or (xmin, xmax, ymin, ymax), in degrees.
         image_size: (width, height) used for the translation range.
@@ -56,8 +57,8 @@ def sample_affine_params(rng, degrees, translate, scale, shear, image_size):
     shear = _pair_range(shear, "shear")
     angle = float(rng.uniform(degrees[0], degrees[1]))
     if translate is not None:
-        if not all(0 <= t <= 1 for t in translate):
-            raise ValueError(f"translate fractions must lie in [0, 1], got {translate!r}")
+        if not all(t >= 0 for t in translate):
+            raise ValueError(f"translate fractions must be non-negative, got {translate!r}")
         max_dx = translate[0] * image_size[0]
         max_dy = translate[1] * image_size[1]
         tx = int(round(rng.uniform(-max_dx, max_dx)))

@@ -90,6 +90,8 @@ class PairRandomAffineAndResize:
             raise ValueError(f"size must be (height, width) > 0, got {size!r}")
         if scale is None or len(scale) != 2 or not 0 < scale[0] <= scale[1]:
             raise ValueError(f"scale must be (min, max) with 0 < min <= max, got {scale!r}")
+        if translate is not None and (len(translate) != 2 or not all(0 <= t <= 1 for t in translate)):
+            raise ValueError(f"translate must be (fx, fy) fractions in [0, 1], got {translate!r}")
         self.size = (int(size[0]), int(size[1]))
         self.degrees = degrees
         self.translate = translate if translate is not None else (0.0, 0.0)

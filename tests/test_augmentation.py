@@ -152,11 +152,23 @@ def test_color_jitter_ops_match_torchvision(op, factor, ref_fn):
     assert ours.dtype == np.float32 and 0 <= ours.min() and ours.max() <= 1
 
 
+def test_small_inputs_are_scaled_up_to_cover_a_large_output():
+    """A 40x30 background for a 512x512 output: scale and translate grow by 512 / 30 as the reference."""
+    img = np.random.default_rng(5).random((30, 40, 3)).astype(np.float32)
+    t = A.RandomAffineAndResize((512, 512), degrees=(-5, 5), translate=(0.1, 0.1), scale=(1, 2), shear=(-5, 5))
+    for seed in range(4):
+        out = t(img, np.random.default_rng(seed))
+        assert out.shape == (512, 512, 3)
+        assert (out.max(axis=2) > 0).mean() > 0.9  # covered, apart from rotated/translated corners
+
+
 def test_bad_arguments_are_rejected():
     with pytest.raises(ValueError, match="size"):
         A.PairRandomAffineAndResize((0, 10), 5, None, (1, 1), None)
     with pytest.raises(ValueError, match="scale"):
         A.RandomAffineAndResize((10, 10), 5, None, (0, 1), None)
+    with pytest.raises(ValueError, match="translate"):
+        A.RandomAffineAndResize((10, 10), 5, (1.5, 0), (1, 1), None)
     with pytest.raises(ValueError, match="hue"):
         A.ColorJitter(hue=0.7)
     with pytest.raises(ValueError, match="differ in size"):
