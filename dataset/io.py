@@ -11,7 +11,7 @@ Writing is atomic: the data goes to a temporary file in the target folder which 
 renamed, so an interrupted run never leaves a half-written image behind.
 """
 import os
-import tempfile
+import uuid
 
 import cv2
 import numpy as np
@@ -155,7 +155,10 @@ def _atomic_write(path, encoded_ext, array, params=()):
     ok, buf = cv2.imencode(encoded_ext, array, list(params))
     if not ok:
         raise ValueError(f"OpenCV could not encode '{path}' as {encoded_ext}")
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=encoded_ext, dir=folder)
+    # A unique name opened with mode 0o666: the umask applies as for any new file
+    # (mkstemp would leave it owner-only).
+    tmp = os.path.join(folder, f".tmp-{os.getpid()}-{uuid.uuid4().hex}{encoded_ext}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(buf.tobytes())

@@ -122,6 +122,12 @@ def test_write_is_atomic_and_validates(tmp_path, rgb):
         write_image(tmp_path / "y.jpg", rgb, bits=16)
     assert target.read_bytes() == before
     assert sorted(os.listdir(target.parent)) == ["x.png"]  # no temporary files left behind
+    mask = os.umask(0o022)
+    try:
+        write_alpha(tmp_path / "perm.png", rgb[:, :, 0])
+    finally:
+        os.umask(mask)
+    assert os.stat(tmp_path / "perm.png").st_mode & 0o777 == 0o644  # like any new file, not owner-only
 
 
 def test_list_images_sorted_nested_and_filtered(tmp_path, rgb):
