@@ -79,7 +79,7 @@ demo() {
     local base=$dir/demo_base_mobilenetv2/checkpoints/final.pdparams
     local refine=$dir/demo_refine_mobilenetv2/checkpoints/final.pdparams
     local size=128   # test images are composited at this size (eval.py's bgmv2 protocol)
-    local model=(--backbone mobilenetv2 --backbone-scale 0.5 --refine-mode full)
+    local model=(--backbone mobilenetv2 --backbone-scale 0.5 --refine-mode sampling --refine-sample-pixels 8192)
     local protocol=(--data-path "$data/photomatte85" --bgr-path "$data/backgrounds/valid" --size "$size" --seed 0)
     echo "== demo in $dir"
 
@@ -99,7 +99,7 @@ demo() {
         --model-results "$dir/eval/results.json" --report "$dir/metrics.md"
     echo "== 6/6 predict the bundled sample pair"
     "$PYTHON" predict.py --model-path "$refine" --model-type mattingrefine --backbone mobilenetv2 \
-        --backbone-scale 0.25 --refine-mode full --src dataset/samples/src.jpg --bgr dataset/samples/bgr.jpg \
+        --backbone-scale 0.125 --src dataset/samples/src.jpg --bgr dataset/samples/bgr.jpg \
         --output-dir "$dir/predict" --outputs pha fgr com err ref
     echo "== demo done in $(( SECONDS - start )) s: $dir (checkpoints, eval/, metrics.md, predict/)"
 }
