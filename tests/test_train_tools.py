@@ -58,3 +58,28 @@ def test_baseline_sweep_picks_the_lowest_sad_and_compares_with_a_model(data, tmp
 def test_baseline_rejects_missing_folders(tmp_path):
     with pytest.raises(SystemExit):
         bd.main(["--data-path", str(tmp_path / "none"), "--bgr-path", str(tmp_path)])
+
+
+def test_ctrl_c_saves_a_checkpoint_and_exits_130(data, tmp_path):
+    import signal
+    import time
+
+    cmd = ["python", os.path.join(ROOT, "train_base.py"), "--dataset-paths", os.path.join(data, "datasets.yaml"),
+           "--dataset-size", "64", "--dataset-crop-min", "48", "--dataset-crop-max", "64",
+           "--dataset-valid-samples", "2", "--model-backbone", "mobilenetv2", "--batch-size", "1",
+           "--num-workers", "0", "--train-epoch-end", "1000", "--device", "cpu", "--work-dir", str(tmp_path),
+           "--name", "interrupted"]
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    folder = tmp_path / "interrupted" / "checkpoints"
+    deadline = time.time() + 120
+    # wait for the end of the first epoch (2 frames, batch 1: a checkpoint at step 2), then interrupt
+    while time.time() < deadline and not (folder / "step-0000002.pdstate").exists():
+        time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    assert "interrupted at step" in err and "--resume" in err
+    steps = sorted(int(p.name[5:12]) for p in folder.glob("step-*.pdstate"))
+    assert steps and steps[-1] >= 2
+    assert (folder / f"step-{steps[-1]:07d}.pdparams").exists()
