@@ -103,16 +103,10 @@ def worker(args):
 
 def prepare_weights(case, folder):
     """Seeded reference weights as .pth and, through our converter, .pdparams."""
-    from model.torch_weights import convert_checkpoint
-    from tools.make_reference_checkpoint import save_reference_checkpoint
+    from tools.make_reference_checkpoint import ensure_reference_weights
 
     backbone, model_type = CASES[case][:2]
-    pth = os.path.join(folder, f"{backbone}_{model_type}.pth")
-    pdparams = pth[:-4] + ".pdparams"
-    if not os.path.exists(pdparams):
-        save_reference_checkpoint(pth, backbone, refine=model_type == "mattingrefine", seed=0)
-        convert_checkpoint(pth, pdparams)
-    return pth, pdparams
+    return ensure_reference_weights(folder, backbone, refine=model_type == "mattingrefine")
 
 
 def run_worker(case, engine, pth, pdparams, args, precision="fp32"):

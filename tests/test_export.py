@@ -3,13 +3,11 @@ import importlib.util
 import os
 
 import numpy as np
-import paddle
 import pytest
 
 import predict
 from dataset.io import read_alpha
-from model import MattingRefine
-from model.inference import ExportError, ModelOptions, export_model, export_onnx, load_checkpoint
+from model.inference import ModelOptions, export_model, export_onnx, load_checkpoint
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SAMPLES = os.path.join(ROOT, "dataset", "samples")
@@ -22,13 +20,6 @@ def load_tool():
     spec.loader.exec_module(module)
     return module
 
-
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    path = tmp_path_factory.mktemp("ckpt") / "refine.pdparams"
-    paddle.seed(0)
-    paddle.save(MattingRefine("mobilenetv2").state_dict(), str(path))
-    return str(path)
 
 
 def test_export_cli_writes_a_program_that_predict_runs(checkpoint, tmp_path, capsys):

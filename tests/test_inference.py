@@ -13,13 +13,6 @@ from model.inference import (ExportError, InferenceEngine, ModelOptions, cache_f
 TOLERANCE = 1e-4  # the parity tolerance of the project (measured differences are ~1e-6)
 
 
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    path = tmp_path_factory.mktemp("ckpt") / "refine.pdparams"
-    paddle.seed(0)
-    paddle.save(MattingRefine("mobilenetv2").state_dict(), str(path))
-    return str(path)
-
 
 def random_pair(batch=2, height=128, width=160, seed=0):
     """A batch of distinct sources with backgrounds that differ from them in a few regions."""

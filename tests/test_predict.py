@@ -8,7 +8,6 @@ import pytest
 
 import predict
 from dataset.io import read_alpha, read_image, write_image
-from model import MattingRefine
 from model.inference import ModelOptions, load_engine
 from model.predictor import (InputMismatchError, composite_over, composite_rgba, convert, predict_batch,
                              predict_images, suggest_backbone_scale)
@@ -16,13 +15,6 @@ from model.predictor import (InputMismatchError, composite_over, composite_rgba,
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SAMPLES = os.path.join(ROOT, "dataset", "samples")
 
-
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    path = tmp_path_factory.mktemp("ckpt") / "refine.pdparams"
-    paddle.seed(0)
-    paddle.save(MattingRefine("mobilenetv2").state_dict(), str(path))
-    return str(path)
 
 
 @pytest.fixture(scope="module")

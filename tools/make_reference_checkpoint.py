@@ -111,6 +111,21 @@ def save_reference_checkpoint(path, backbone, refine=True, seed=0):
     return model
 
 
+def ensure_reference_weights(folder, backbone, refine=True, seed=0):
+    """Seeded reference weights in ``folder`` as .pth and, through our converter, .pdparams (made once).
+    Returns (pth, pdparams)."""
+    import os
+
+    from model.torch_weights import convert_checkpoint
+
+    pth = os.path.join(folder, f"{backbone}_{'mattingrefine' if refine else 'mattingbase'}.pth")
+    pdparams = pth[:-4] + ".pdparams"
+    if not os.path.exists(pdparams):
+        save_reference_checkpoint(pth, backbone, refine=refine, seed=seed)
+        convert_checkpoint(pth, pdparams)
+    return pth, pdparams
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backbone", default="mobilenetv2", choices=["resnet50", "resnet101", "mobilenetv2"])

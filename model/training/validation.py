@@ -1,5 +1,4 @@
 """Validation on the fixed subset: mean loss and the official SAD / MSE of the alpha."""
-import numpy as np
 import paddle
 
 from dataset.trimap import make_trimap
