@@ -68,30 +68,36 @@ def _repeat2x(x):
 
 
 def _crop_windows(image, b, rows, aligned_start, inner, width):
-    """Crop a window per patch from an unpadded image, zero outside it.
+    """Crop a window per patch from an unpadded image (not masked: see ``_window_mask``).
 
     image: (B, 3, H, W) with H, W divisible by 4; b: (P,) batch index; rows: (P, R) image rows;
     the window's columns start at aligned_start + inner, with aligned_start: (P,) a multiple of 4
-    and inner a Python int. Returns (P, 3, R, width).
+    and inner a Python int. Returns (P, 3, R, width); pixels outside the image hold arbitrary
+    image values.
 
     The image is read as rows of 4 contiguous floats: a window row covers whole 4-float blocks
     from its aligned start, so one gather of blocks and a constant slice replace a per-pixel gather.
     """
     H, W = spatial_size(image)
     n_blocks = (inner + width + 3) // 4
-    rows_in = paddle.logical_and(rows >= 0, rows < H)
-    cols = (aligned_start + inner).unsqueeze(1) + paddle.arange(width, dtype="int64")
-    cols_in = paddle.logical_and(cols >= 0, cols < W)
     plane = b.unsqueeze(1) * 3 + paddle.arange(3, dtype="int64")                        # (P, 3)
     first = ((plane.unsqueeze(2) * H + _clamp(rows, H - 1).unsqueeze(1)) * (W // 4)
              + (aligned_start // 4).unsqueeze(1).unsqueeze(2))                          # (P, 3, R)
-    # Blocks left or right of the image row are read from a neighbour row and masked below.
     blocks = paddle.reshape(image, [-1, 4])
     last = blocks.shape[0] - 1 if paddle.in_dynamic_mode() else paddle.shape(blocks)[0] - 1
     index = _clamp(first.unsqueeze(3) + paddle.arange(n_blocks, dtype="int64"), last)
     segment = paddle.reshape(paddle.gather(blocks, index.flatten()), [-1, 3, rows.shape[1], 4 * n_blocks])
-    mask = paddle.logical_and(rows_in.unsqueeze(2), cols_in.unsqueeze(1)).unsqueeze(1)
-    return segment[:, :, :, inner:inner + width] * mask.astype(image.dtype)
+    return segment[:, :, :, inner:inner + width]
+
+
+def _window_mask(rows, cols, H, W, step=1, start=0, stop=None):
+    """(P, 1, n, n) bool mask, True where window pixel (rows[start:stop:step], cols[...]) is in the image.
+
+    rows, cols: (P, R) image coordinates of a window's rows and columns."""
+    rows, cols = rows[:, start:stop:step], cols[:, start:stop:step]
+    rows_in = paddle.logical_and(rows >= 0, rows < H)
+    cols_in = paddle.logical_and(cols >= 0, cols < W)
+    return paddle.logical_and(rows_in.unsqueeze(2), cols_in.unsqueeze(1)).unsqueeze(1)
 
 
 class Refiner(nn.Layer):
@@ -155,9 +161,8 @@ class Refiner(nn.Layer):
             return self._refine_full(src, bgr, pha, fgr, hid)
         H, W = spatial_size(src)
         ref, b, y, x, keep = self.select_refinement_regions(err, H // 4, W // 4)
-        stage1, src_window, bgr_window = self._crop_inputs(src, bgr, paddle.concat([hid, pha, fgr], axis=1),
-                                                           b, y, x)
-        patches = self._refine_patches(stage1, src_window, bgr_window)
+        stage1, crops = self._crop_inputs(src, bgr, paddle.concat([hid, pha, fgr], axis=1), b, y, x)
+        patches = self._refine_patches(stage1, crops)
         pha = self._paste(resize_bilinear(pha, (H, W)), patches[:, :1], b, y, x, keep)
         fgr = self._paste(resize_bilinear(fgr, (H, W)), patches[:, 1:], b, y, x, keep)
         return pha, fgr, ref
@@ -203,8 +208,8 @@ class Refiner(nn.Layer):
 
         coarse: (B, 36, Hc, Wc) concat of hid, pha, fgr residual.
         Returns stage1: (P, 42, s, s) with s = 2 + 2 * pad_half, the half-resolution crop of
-        [coarse upsampled, src/bgr downsampled], and the full-resolution src and bgr windows
-        (P, 3, 2s, 2s) it was downsampled from (the second stage's crops lie at their centres).
+        [coarse upsampled, src/bgr downsampled], and crops: (P, 6, 4 + 2 * pad_full, ...), the
+        full-resolution src/bgr crops of the second stage.
         """
         H, W = spatial_size(src)
         size = 2 + 2 * self.pad_half
@@ -215,9 +220,17 @@ class Refiner(nn.Layer):
         aligned = 4 * x - 2 * self.pad_half - inner
         src_window = _crop_windows(src, b, rows, aligned, inner, 2 * size)
         bgr_window = _crop_windows(bgr, b, rows, aligned, inner, 2 * size)
+        # Out-of-image pixels read as zero (the reference's zero padding). Masking the small pooled
+        # and cropped results is exact: image borders fall between 2x2 blocks (H, W and offsets even).
+        cols = (aligned + inner).unsqueeze(1) + paddle.arange(2 * size, dtype="int64")
+        pooled_mask = _window_mask(rows, cols, H, W, step=2).astype(src.dtype)
+        a, z = 2 * self.pad_half - self.pad_full, 2 * self.pad_half + 4 + self.pad_full
+        crop_mask = _window_mask(rows, cols, H, W, start=a, stop=z).astype(src.dtype)
         # Half-pixel bilinear downsampling by exactly 2 is the mean of each 2x2 block.
-        stage1 = paddle.concat([feat, F.avg_pool2d(src_window, 2), F.avg_pool2d(bgr_window, 2)], axis=1)
-        return stage1, src_window, bgr_window
+        stage1 = paddle.concat([feat, F.avg_pool2d(src_window, 2) * pooled_mask,
+                                F.avg_pool2d(bgr_window, 2) * pooled_mask], axis=1)
+        crops = paddle.concat([src_window[:, :, a:z, a:z], bgr_window[:, :, a:z, a:z]], axis=1) * crop_mask
+        return stage1, crops
 
     def _upsample_at_patches(self, coarse, b, y, x, out_h, out_w, size):
         """Bilinear upsampling of ``coarse`` (B, C, Hc, Wc) to (out_h, out_w), evaluated only on the
@@ -245,14 +258,12 @@ class Refiner(nn.Layer):
         taps = paddle.reshape(paddle.transpose(taps, [0, 3, 1, 2]), [-1, channels * size, k])
         return paddle.reshape(paddle.matmul(taps, weight_c, transpose_y=True), [-1, channels, size, size])
 
-    def _refine_patches(self, stage1, src_window, bgr_window):
-        """Two conv stages on the patches. stage1: (P, 42, s, s); src/bgr_window: (P, 3, 2s, 2s).
+    def _refine_patches(self, stage1, crops):
+        """Two conv stages on the patches. stage1: (P, 42, s, s); crops: (P, 6, 4 + 2 * pad_full, ...).
         Returns (P, 4, 4, 4): refined alpha and foreground residual of each 4x4 patch."""
         x = self.relu(self.bn1(self.conv1(stage1)))
         x = self.relu(self.bn2(self.conv2(x)))
-        x = _repeat2x(x)
-        a, z = 2 * self.pad_half - self.pad_full, 2 * self.pad_half + 4 + self.pad_full
-        x = paddle.concat([x, src_window[:, :, a:z, a:z], bgr_window[:, :, a:z, a:z]], axis=1)
+        x = paddle.concat([_repeat2x(x), crops], axis=1)
         x = self.relu(self.bn3(self.conv3(x)))
         return self.conv4(x)
 
