@@ -16,7 +16,7 @@ def test_defaults_follow_the_reference_scripts():
     assert "refine" not in base and "lr_refiner" not in base["optim"]
     assert (base["optim"]["lr_backbone"], base["optim"]["lr_aspp"], base["optim"]["lr_decoder"]) == (1e-4, 5e-4, 5e-4)
     assert refine["optim"] == {"lr_backbone": 5e-5, "lr_aspp": 5e-5, "lr_decoder": 1e-4, "lr_refiner": 3e-4,
-                               "warmup_steps": 0}
+                               "warmup_steps": 0, "decay": "none"}
     assert (base["dataset"]["crop_min"], base["dataset"]["crop_max"]) == (256, 512)
     assert (refine["dataset"]["crop_min"], refine["dataset"]["crop_max"]) == (1024, 2048)
     assert refine["refine"]["backbone_scale"] == 0.25 and refine["refine"]["sample_pixels"] == 80_000
@@ -46,6 +46,7 @@ def test_yaml_then_command_line_overrides_including_reference_flag_names(tmp_pat
     ({"refine": {"prevent_oversampling": 1}}, "refine", r"'refine.prevent_oversampling' must be bool"),
     ({"model": {"backbone": "resnet18"}}, "base", r"'model.backbone' must be one of"),
     ({"refine": {"mode": "all"}}, "refine", r"'refine.mode' must be one of"),
+    ({"optim": {"decay": "step"}}, "base", r"'optim.decay' must be one of"),
     ({"refine": {"backbone_scale": 0.75}}, "refine", r"'refine.backbone_scale' must be in \(0, 0.5\]"),
     ({"dataset": {"crop_min": 300, "crop_max": 300}}, "base", r"'dataset.crop_max' must be > dataset.crop_min"),
     ({"refine": {"mode": "full"}}, "base", "section 'refine' is only for train_refine.py"),

@@ -1,5 +1,7 @@
 """Training loop end to end on a tiny synthetic dataset: steps, checkpoints, exact resume, errors."""
+import math
 import os
+import signal
 
 import numpy as np
 import paddle
@@ -9,7 +11,7 @@ from dataset.synthetic import write_synthetic_dataset
 from model.training.checkpoint import CheckpointManager
 from model.training.config import ConfigError, load_config
 from model.training.data import SeededBatchSampler, crop_size, random_crop
-from model.training.trainer import NonFiniteLossError, Trainer
+from model.training.trainer import NonFiniteLossError, Trainer, TrainingInterrupted
 
 
 @pytest.fixture(scope="module")
@@ -58,6 +60,37 @@ def test_resume_gives_the_same_losses_and_weights_as_an_uninterrupted_run(data, 
     a = _weights(os.path.join(tmp_path, "full", "checkpoints", "final.pdparams"))
     b = _weights(os.path.join(tmp_path, "part", "checkpoints", "final.pdparams"))
     assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+
+
+class _RecordingTrainer(Trainer):
+    """Records the learning-rate factor of each step; sends itself Ctrl-C after step ``interrupt_after``."""
+    interrupt_after = None
+
+    def train_step(self, batch):
+        self.factors = getattr(self, "factors", []) + [self.optimizer.get_lr()]
+        result = super().train_step(batch)
+        if self.step + 1 == self.interrupt_after:
+            os.kill(os.getpid(), signal.SIGINT)
+        return result
+
+
+def test_cosine_decay_follows_the_warm_up_and_resumes_exactly_after_ctrl_c(data, tmp_path):
+    changes = {("train", "max_steps"): 6, ("optim", "warmup_steps"): 2, ("optim", "decay"): "cosine"}
+    full = _RecordingTrainer("base", _cfg(data, tmp_path, name="full", changes=changes), log=_quiet)
+    full.run()
+    # linear warm-up from 0 over 2 steps, then a cosine from 1 down to 0 over the remaining 4
+    expected = [0.0, 0.5] + [0.5 * (1 + math.cos(math.pi * i / 4)) for i in range(4)]
+    assert np.allclose(full.factors, expected)
+
+    part = _RecordingTrainer("base", _cfg(data, tmp_path, name="part", changes=changes), log=_quiet)
+    part.interrupt_after = 3
+    with pytest.raises(TrainingInterrupted, match="interrupted at step 3"):
+        part.run()
+    rest = _RecordingTrainer("base", _cfg(data, tmp_path, name="part", changes=changes), resume=True, log=_quiet)
+    assert rest.step == 3
+    rest.run()
+    assert np.allclose(part.factors + rest.factors, expected)
+    assert part.history + rest.history == full.history
 
 
 def test_checkpoints_kept_pruned_and_complete(data, tmp_path):

@@ -21,6 +21,7 @@ from ..refiner import REFINE_MODES
 __all__ = ["ConfigError", "KINDS", "defaults", "load_config", "build_parser", "config_from_args", "dump_config"]
 
 KINDS = ("base", "refine")
+DECAYS = ("none", "cosine")
 
 _ANY_PATH = (str, type(None))
 _NUM = (int, float)
@@ -63,6 +64,8 @@ SCHEMA = {
     ("optim", "lr_refiner"): (_NUM, None, 3e-4, "Adam learning rate of the refiner (refine only)"),
     ("optim", "warmup_steps"): (int, 0, ..., "linear learning-rate warm-up from 0 over this many steps "
                                              "(0: none, as the reference)"),
+    ("optim", "decay"): (str, "none", ..., "learning-rate decay after the warm-up: none (constant, as the "
+                                          "reference) or cosine (to 0 at the last step)"),
     ("loss", "laplacian_weight"): (_NUM, 0.0, ..., "weight of the Laplacian-pyramid alpha loss (0: off)"),
     ("log", "train_loss_interval"): (int, 10, ..., "steps between loss scalars"),
     ("log", "train_images_interval"): (int, 1000, ..., "steps between image logs"),
@@ -213,6 +216,8 @@ def _check_values(cfg, kind, source):
         fail("dataset.crop_min", f"must be >= 16 for the refiner, got {d['crop_min']}")
     if cfg["optim"]["warmup_steps"] < 0:
         fail("optim.warmup_steps", f"must be >= 0, got {cfg['optim']['warmup_steps']}")
+    if cfg["optim"]["decay"] not in DECAYS:
+        fail("optim.decay", f"must be one of {DECAYS}, got {cfg['optim']['decay']!r}")
     for key in [k for s, k in SCHEMA if s == "optim" and k.startswith("lr_") and k in cfg["optim"]]:
         if cfg["optim"][key] is None or cfg["optim"][key] < 0:
             fail(f"optim.{key}", f"must be a number >= 0, got {cfg['optim'][key]!r}")

@@ -6,13 +6,15 @@ __all__ = ["GROUPS", "build_optimizer"]
 GROUPS = ("backbone", "aspp", "decoder", "refiner")
 
 
-def build_optimizer(net, optim_cfg):
+def build_optimizer(net, optim_cfg, total_steps):
     """Adam over ``net.backbone``, ``net.aspp``, ``net.decoder`` (and ``net.refiner``) parameters.
 
-    ``optim_cfg``: {"lr_backbone", "lr_aspp", "lr_decoder", ["lr_refiner"], ["warmup_steps"]}. Paddle
-    multiplies a group's ``learning_rate`` with the optimizer's, so the optimizer's is 1 (or a
-    linear warm-up from 0 to 1 over ``warmup_steps``) and each group's is its own rate.
-    Returns (optimizer, {group: lr}, warm-up scheduler to ``step()`` after each step, or None).
+    ``optim_cfg``: {"lr_backbone", "lr_aspp", "lr_decoder", ["lr_refiner"], "warmup_steps", "decay"};
+    ``total_steps``: the step at which training ends (the cosine decay reaches 0 there). Paddle
+    multiplies a group's ``learning_rate`` with the optimizer's, so the optimizer's is a factor
+    in [0, 1]: 1 (the reference), or a linear warm-up from 0 over ``warmup_steps`` followed by a
+    constant 1 or a cosine decay to 0.
+    Returns (optimizer, {group: lr}, scheduler to ``step()`` after each step, or None).
     """
     groups, rates = [], {}
     for name in GROUPS:
@@ -21,5 +23,10 @@ def build_optimizer(net, optim_cfg):
         rates[name] = float(optim_cfg[f"lr_{name}"])
         groups.append({"params": getattr(net, name).parameters(), "learning_rate": rates[name]})
     warmup = int(optim_cfg.get("warmup_steps", 0))
-    scale = paddle.optimizer.lr.LinearWarmup(1.0, warmup, 0.0, 1.0) if warmup else 1.0
-    return paddle.optimizer.Adam(learning_rate=scale, parameters=groups), rates, scale if warmup else None
+    factor = 1.0
+    if optim_cfg.get("decay", "none") == "cosine":
+        factor = paddle.optimizer.lr.CosineAnnealingDecay(1.0, T_max=max(1, total_steps - warmup))
+    if warmup:
+        factor = paddle.optimizer.lr.LinearWarmup(factor, warmup, 0.0, 1.0)
+    scheduler = factor if isinstance(factor, paddle.optimizer.lr.LRScheduler) else None
+    return paddle.optimizer.Adam(learning_rate=factor, parameters=groups), rates, scheduler

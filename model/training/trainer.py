@@ -84,21 +84,24 @@ class Trainer:
             dist.init_parallel_env()
             if self.on_gpu:
                 self.net = paddle.nn.SyncBatchNorm.convert_sync_batchnorm(self.net)
-        self.optimizer, self.learning_rates, self.warmup = build_optimizer(self.net, cfg["optim"])
-        self.scaler = paddle.amp.GradScaler(enable=self.amp)
-        self.model = paddle.DataParallel(self.net) if self.world > 1 else self.net
-
         self.train_set, self.valid_set = build_datasets(cfg)
         per_process = cfg["train"]["batch_size"] // self.world
         self.sampler = SeededBatchSampler(self.train_set, per_process, self.world, self.rank, cfg["seed"])
         if len(self.sampler) == 0:
             raise ConfigError(f"config: 'train.batch_size' {cfg['train']['batch_size']} is larger than the "
                               f"{len(self.train_set)} training samples")
+        self.steps_per_epoch = len(self.sampler)
+        self.end_step = cfg["train"]["epoch_end"] * self.steps_per_epoch
+        if cfg["train"]["max_steps"] is not None:
+            self.end_step = min(self.end_step, cfg["train"]["max_steps"])
+
+        self.optimizer, self.learning_rates, self.scheduler = build_optimizer(self.net, cfg["optim"], self.end_step)
+        self.scaler = paddle.amp.GradScaler(enable=self.amp)
+        self.model = paddle.DataParallel(self.net) if self.world > 1 else self.net
         workers = cfg["train"]["num_workers"]
         self.train_loader = paddle.io.DataLoader(self.train_set, batch_sampler=self.sampler, num_workers=workers)
         self.valid_loader = paddle.io.DataLoader(self.valid_set, batch_size=per_process, num_workers=workers)
 
-        self.steps_per_epoch = len(self.sampler)
         self.step = cfg["train"]["epoch_start"] * self.steps_per_epoch
         self.best_sad = float("inf")
         self.saved_step = self.validated_step = None
@@ -188,8 +191,8 @@ class Trainer:
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.optimizer.clear_grad()
-        if self.warmup is not None:
-            self.warmup.step()
+        if self.scheduler is not None:
+            self.scheduler.step()
         if self.sync_buffers:  # BatchNorm running statistics are Paddle parameters with trainable=False
             for p in self.net.parameters():
                 if not p.trainable:
@@ -218,9 +221,7 @@ class Trainer:
     def run(self):
         """Train until train.epoch_end or train.max_steps; returns {"step", "best_sad", "final"}."""
         cfg = self.cfg
-        max_steps = cfg["train"]["max_steps"]
-        end = cfg["train"]["epoch_end"] * self.steps_per_epoch
-        end = min(end, max_steps) if max_steps is not None else end
+        end = self.end_step
         self.log(f"training {self.kind} {cfg['model']['backbone']} in '{self.run_dir}': steps {self.step}..{end}, "
                  f"{self.steps_per_epoch} steps/epoch, {self.world} process(es), device {self.place}, "
                  f"amp {'on' if self.amp else 'off'}")
@@ -264,7 +265,7 @@ class Trainer:
                 if self.writer is not None:
                     if self.step % cfg_log["train_loss_interval"] == 0:
                         self.writer.scalars("train", dict(terms, loss=loss, images_per_s=speed), self.step)
-                        scale = self.optimizer.get_lr()  # warm-up factor (1 without warm-up)
+                        scale = self.optimizer.get_lr()  # warm-up/decay factor (1 without a schedule)
                         self.writer.scalars("lr", {k: v * scale for k, v in self.learning_rates.items()},
                                             self.step)
                     if self.step % cfg_log["train_images_interval"] == 0:
