@@ -8,6 +8,9 @@ done by gathering the four bilinear neighbours of each patch pixel from the coar
 the source/background crops are gathered from the unpadded full-resolution images with
 out-of-image pixels masked to zero. The work is proportional to the refined pixels plus one
 upsampling of the coarse output to full resolution.
+
+Large elementwise products and sums expand their small operands explicitly (``paddle.expand``):
+Paddle's CPU elementwise kernels are about 5x slower when they broadcast than on equal shapes.
 """
 import math
 
@@ -36,6 +39,15 @@ def _clamp(index, last):
     return paddle.minimum(paddle.maximum(index, paddle.zeros_like(index)), last.astype(index.dtype))
 
 
+def _expand(x, shape):
+    """``x`` expanded to ``shape``, whose -1 entries keep x's size. Exported programs get the sizes
+    as tensors: ONNX's Expand has no -1."""
+    if not paddle.in_dynamic_mode() and -1 in shape:
+        sizes = paddle.shape(x)
+        shape = [sizes[i] if n == -1 else n for i, n in enumerate(shape)]
+    return paddle.expand(x, shape)
+
+
 def _tap_weights(pos, out_size, in_size, k):
     """Interpolation matrix of a half-pixel bilinear resize from ``in_size`` to ``out_size`` along one
     axis, restricted to output positions ``pos`` (P, S) and to k input taps per row of ``pos``.
@@ -54,8 +66,9 @@ def _tap_weights(pos, out_size, in_size, k):
     w0 = inside.astype("float32") - w1
     first = i0[:, 0]
     local = first.unsqueeze(1)
-    weights = (F.one_hot(paddle.clip(i0 - local, 0, k - 1), k) * w0.unsqueeze(2)
-               + F.one_hot(paddle.clip(i1 - local, 0, k - 1), k) * w1.unsqueeze(2))
+    shape = [-1, pos.shape[1], k]
+    weights = (F.one_hot(paddle.clip(i0 - local, 0, k - 1), k) * _expand(w0.unsqueeze(2), shape)
+               + F.one_hot(paddle.clip(i1 - local, 0, k - 1), k) * _expand(w1.unsqueeze(2), shape))
     return weights, first
 
 
@@ -67,27 +80,33 @@ def _repeat2x(x):
     return paddle.reshape(x, [-1, channels, 2 * h, 2 * w])
 
 
-def _crop_windows(image, b, rows, aligned_start, inner, width):
-    """Crop a window per patch from an unpadded image (not masked: see ``_window_mask``).
+def _crop_windows(images, b, rows, aligned_start, inner, width):
+    """Crop a window per patch from unpadded images (not masked: see ``_window_mask``).
 
-    image: (B, 3, H, W) with H, W divisible by 4; b: (P,) batch index; rows: (P, R) image rows;
-    the window's columns start at aligned_start + inner, with aligned_start: (P,) a multiple of 4
-    and inner a Python int. Returns (P, 3, R, width); pixels outside the image hold arbitrary
-    image values.
+    images: list of (B, 3, H, W) with H, W divisible by 4; b: (P,) batch index; rows: (P, R) image
+    rows; the window's columns start at aligned_start + inner, with aligned_start: (P,) a multiple
+    of 4 and inner a Python int. Returns one (P, 3, R, width) per image; pixels outside the image
+    hold arbitrary image values.
 
-    The image is read as rows of 4 contiguous floats: a window row covers whole 4-float blocks
+    An image is read as rows of 4 contiguous floats: a window row covers whole 4-float blocks
     from its aligned start, so one gather of blocks and a constant slice replace a per-pixel gather.
     """
-    H, W = spatial_size(image)
+    H, W = spatial_size(images[0])
+    R = rows.shape[1]
     n_blocks = (inner + width + 3) // 4
     plane = b.unsqueeze(1) * 3 + paddle.arange(3, dtype="int64")                        # (P, 3)
-    first = ((plane.unsqueeze(2) * H + _clamp(rows, H - 1).unsqueeze(1)) * (W // 4)
-             + (aligned_start // 4).unsqueeze(1).unsqueeze(2))                          # (P, 3, R)
-    blocks = paddle.reshape(image, [-1, 4])
-    last = blocks.shape[0] - 1 if paddle.in_dynamic_mode() else paddle.shape(blocks)[0] - 1
-    index = _clamp(first.unsqueeze(3) + paddle.arange(n_blocks, dtype="int64"), last)
-    segment = paddle.reshape(paddle.gather(blocks, index.flatten()), [-1, 3, rows.shape[1], 4 * n_blocks])
-    return segment[:, :, :, inner:inner + width]
+    first = (_expand(plane.unsqueeze(2) * H, [-1, 3, R])
+             + _expand(_clamp(rows, H - 1).unsqueeze(1), [-1, 3, R])) * (W // 4)
+    first = first + _expand((aligned_start // 4).reshape([-1, 1, 1]), [-1, 3, R])  # (P, 3, R)
+    # (P, n_blocks) block offsets, built small by broadcasting and then expanded
+    offsets = paddle.zeros_like(aligned_start).unsqueeze(1) + paddle.arange(n_blocks, dtype="int64")
+    index = (_expand(first.unsqueeze(3), [-1, 3, R, n_blocks])
+             + _expand(offsets.reshape([-1, 1, 1, n_blocks]), [-1, 3, R, n_blocks]))
+    blocks = [paddle.reshape(image, [-1, 4]) for image in images]
+    last = blocks[0].shape[0] - 1 if paddle.in_dynamic_mode() else paddle.shape(blocks[0])[0] - 1
+    index = _clamp(index, last).flatten()
+    return [paddle.reshape(paddle.gather(table, index), [-1, 3, R, 4 * n_blocks])[:, :, :, inner:inner + width]
+            for table in blocks]
 
 
 def _window_mask(rows, cols, H, W, step=1, start=0, stop=None):
@@ -95,9 +114,11 @@ def _window_mask(rows, cols, H, W, step=1, start=0, stop=None):
 
     rows, cols: (P, R) image coordinates of a window's rows and columns."""
     rows, cols = rows[:, start:stop:step], cols[:, start:stop:step]
+    n = rows.shape[1]
     rows_in = paddle.logical_and(rows >= 0, rows < H)
     cols_in = paddle.logical_and(cols >= 0, cols < W)
-    return paddle.logical_and(rows_in.unsqueeze(2), cols_in.unsqueeze(1)).unsqueeze(1)
+    return paddle.logical_and(_expand(rows_in.unsqueeze(2), [-1, n, n]),
+                              _expand(cols_in.unsqueeze(1), [-1, n, n])).unsqueeze(1)
 
 
 class Refiner(nn.Layer):
@@ -218,14 +239,14 @@ class Refiner(nn.Layer):
         # Columns start at 4x - 2 * pad_half = (4x - 8) + 2 for pad 3, or 4x for pad 0.
         inner = (2 * self.pad_half) % 4
         aligned = 4 * x - 2 * self.pad_half - inner
-        src_window = _crop_windows(src, b, rows, aligned, inner, 2 * size)
-        bgr_window = _crop_windows(bgr, b, rows, aligned, inner, 2 * size)
+        src_window, bgr_window = _crop_windows([src, bgr], b, rows, aligned, inner, 2 * size)
         # Out-of-image pixels read as zero (the reference's zero padding). Masking the small pooled
         # and cropped results is exact: image borders fall between 2x2 blocks (H, W and offsets even).
         cols = (aligned + inner).unsqueeze(1) + paddle.arange(2 * size, dtype="int64")
-        pooled_mask = _window_mask(rows, cols, H, W, step=2).astype(src.dtype)
         a, z = 2 * self.pad_half - self.pad_full, 2 * self.pad_half + 4 + self.pad_full
-        crop_mask = _window_mask(rows, cols, H, W, start=a, stop=z).astype(src.dtype)
+        pooled_mask = _expand(_window_mask(rows, cols, H, W, step=2).astype(src.dtype), [-1, 3, size, size])
+        crop_mask = _expand(_window_mask(rows, cols, H, W, start=a, stop=z).astype(src.dtype),
+                            [-1, 6, z - a, z - a])
         # Half-pixel bilinear downsampling by exactly 2 is the mean of each 2x2 block.
         stage1 = paddle.concat([feat, F.avg_pool2d(src_window, 2) * pooled_mask,
                                 F.avg_pool2d(bgr_window, 2) * pooled_mask], axis=1)
@@ -249,7 +270,8 @@ class Refiner(nn.Layer):
         block = paddle.arange(k, dtype="int64")
         rows = _clamp(first_r.unsqueeze(1) + block, Hc - 1)
         cols = _clamp(first_c.unsqueeze(1) + block, Wc - 1)
-        index = ((b.unsqueeze(1) * Hc + rows).unsqueeze(2) * Wc + cols.unsqueeze(1)).flatten()
+        index = (_expand((b.unsqueeze(1) * Hc + rows).unsqueeze(2) * Wc, [-1, k, k])
+                 + _expand(cols.unsqueeze(1), [-1, k, k])).flatten()
         table = paddle.reshape(paddle.transpose(coarse, [0, 2, 3, 1]), [-1, channels])
         taps = paddle.reshape(paddle.gather(table, index), [-1, k, k * channels])      # (P, k, k * C)
         # Separable interpolation as two batched products without broadcasting (fast under oneDNN):
@@ -277,10 +299,12 @@ class Refiner(nn.Layer):
         channels = image.shape[1]
         plane = b.unsqueeze(1) * channels + paddle.arange(channels, dtype="int64")          # (P, C)
         rows = (4 * y).unsqueeze(1) + paddle.arange(4, dtype="int64")                        # (P, 4)
-        index = ((plane.unsqueeze(2) * H + rows.unsqueeze(1)) * (W // 4) + x.reshape([-1, 1, 1])).flatten()
+        shape = [-1, channels, 4]
+        index = ((_expand(plane.unsqueeze(2) * H, shape) + _expand(rows.unsqueeze(1), shape)) * (W // 4)
+                 + _expand(x.reshape([-1, 1, 1]), shape)).flatten()
         blocks = paddle.reshape(image, [-1, 4])
         updates = paddle.reshape(patches, [-1, 4])
-        keep = paddle.expand(keep.reshape([-1, 1, 1]), [-1, channels, 4]).reshape([-1, 1])
+        keep = _expand(keep.reshape([-1, 1, 1, 1]), [-1, channels, 4, 4]).reshape([-1, 4])
         updates = paddle.where(keep, updates, paddle.gather(blocks, index))
         blocks = paddle.scatter(blocks, index, updates, overwrite=True)
         return paddle.reshape(blocks, paddle.shape(image) if not paddle.in_dynamic_mode() else image.shape)
