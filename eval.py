@@ -56,8 +56,8 @@ from dataset.augmentation import PairRandomAffineAndResize, RandomAffineAndResiz
 from dataset.io import IMAGE_EXTENSIONS, list_images, read_alpha, read_image, write_alpha, write_image
 from dataset.paths import DatasetKeyError, dataset_root, load_dataset_paths
 from dataset.trimap import make_trimap
-from model import BACKBONES, MODEL_TYPES, REFINE_MODES, CheckpointError
-from model.inference import ENGINES, ModelOptions, load_engine
+from model import CheckpointError
+from model.inference import ENGINES, ModelOptions, add_model_arguments, load_engine
 from model.metrics import METRIC_NAMES, UNKNOWN, crop_to_multiple_of_4, evaluate_image, to_uint8
 
 RESULT_FILES = ("results.json", "results.csv")
@@ -92,12 +92,7 @@ def build_parser():
     src.add_argument("--pred-dir", help="saved predictions: pha/ and fgr/ named like the ground truth")
 
     model = p.add_argument_group("model (with --model-path)")
-    model.add_argument("--model-type", default="mattingrefine", choices=MODEL_TYPES)
-    model.add_argument("--backbone", default="resnet50", choices=BACKBONES)
-    model.add_argument("--backbone-scale", type=float, default=0.25)
-    model.add_argument("--refine-mode", default="sampling", choices=REFINE_MODES)
-    model.add_argument("--refine-sample-pixels", type=int, default=80_000)
-    model.add_argument("--refine-threshold", type=float, default=0.1)
+    add_model_arguments(model)
     model.add_argument("--device", default="cpu", help="cpu, gpu or gpu:N")
     model.add_argument("--engine", default="inference", choices=ENGINES,
                        help="inference: the exported program through Paddle Inference (exported once and "

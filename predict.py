@@ -23,13 +23,11 @@ import sys
 import warnings
 
 from dataset.io import ImageReadError
-from model import BACKBONES, MODEL_TYPES, REFINE_MODES, CheckpointError
-from model.inference import ENGINES, ExportError, ModelOptions, load_engine, load_exported
+from model import CheckpointError
+from model.inference import (ENGINES, MODEL_ARGUMENTS, ExportError, ModelOptions, add_model_arguments, load_engine,
+                             load_exported)
 from model.media import open_source, source_kind
 from model.predictor import DEFAULT_COM_COLOR, OUTPUT_TYPES, InputMismatchError, convert, suggest_backbone_scale
-
-
-MODEL_OPTIONS = ("model_type", "backbone", "backbone_scale", "refine_mode", "refine_sample_pixels", "refine_threshold")
 
 
 def build_parser():
@@ -46,13 +44,13 @@ def build_parser():
     p.add_argument("--overwrite", action="store_true", help="write into an existing --output-dir")
 
     m = p.add_argument_group("model (with --model-path)")
-    m.add_argument("--model-type", choices=MODEL_TYPES, help="default: from the checkpoint")
-    m.add_argument("--backbone", choices=BACKBONES, help="default: from the checkpoint")
-    m.add_argument("--backbone-scale", type=float,
-                   help="default 0.25, smaller for inputs over 2560 pixels (base input side <= 640)")
-    m.add_argument("--refine-mode", choices=REFINE_MODES, help="default: sampling")
-    m.add_argument("--refine-sample-pixels", type=int, help="pixels refined in sampling mode (default: 80000)")
-    m.add_argument("--refine-threshold", type=float, help="error threshold of thresholding mode (default: 0.1)")
+    # None: taken from the checkpoint or chosen for the input's size (see main)
+    from_checkpoint = "default: from the checkpoint"
+    add_model_arguments(m, defaults=dict.fromkeys(MODEL_ARGUMENTS), notes={
+        "model_type": from_checkpoint, "backbone": from_checkpoint,
+        "backbone_scale": "default 0.25, smaller for inputs over 2560 pixels (base input side <= 640)",
+        "refine_mode": "default: sampling", "refine_sample_pixels": "default: 80000",
+        "refine_threshold": "default: 0.1"})
 
     r = p.add_argument_group("runtime")
     r.add_argument("--engine", choices=ENGINES, default="inference",
@@ -87,7 +85,7 @@ def make_engine(args, first_size):
     if args.engine == "inference" and args.threads:
         engine_options["threads"] = args.threads
     if args.inference_model:
-        fixed = [f"--{k.replace('_', '-')}" for k in MODEL_OPTIONS if getattr(args, k) is not None]
+        fixed = [f"--{k.replace('_', '-')}" for k in MODEL_ARGUMENTS if getattr(args, k) is not None]
         if fixed:
             raise ValueError(f"{', '.join(fixed)}: the options of --inference-model are fixed by its export "
                              f"(export again with tools/export.py to change them)")

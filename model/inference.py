@@ -30,9 +30,11 @@ import numpy as np
 import paddle
 
 from .loading import MODEL_TYPES, build_model, checkpoint_info, load_checkpoint
+from .matting import BACKBONES
 from .media import make_ordinary
+from .refiner import REFINE_MODES
 
-__all__ = ["ENGINES", "ModelOptions", "output_names", "export_model", "export_onnx", "cached_export", "load_engine",
+__all__ = ["ENGINES", "ModelOptions", "MODEL_ARGUMENTS", "add_model_arguments", "output_names", "export_model", "export_onnx", "cached_export", "load_engine",
            "load_exported", "DygraphEngine", "InferenceEngine", "ExportError"]
 
 log = logging.getLogger(__name__)
@@ -110,6 +112,33 @@ class ModelOptions:
         net = build_model(**self.to_dict())
         net.eval()
         return net
+
+
+# (type, choices, help) of the command-line options that set a ModelOptions field.
+MODEL_ARGUMENTS = {
+    "model_type": (str, MODEL_TYPES, "network"),
+    "backbone": (str, BACKBONES, "backbone"),
+    "backbone_scale": (float, None, "base network input scale, in (0, 1/2]"),
+    "refine_mode": (str, REFINE_MODES, "which 4x4 patches the refiner recomputes"),
+    "refine_sample_pixels": (int, None, "pixels refined in sampling mode"),
+    "refine_threshold": (float, None, "error threshold of thresholding mode"),
+}
+
+
+def add_model_arguments(parser, defaults=None, notes=None):
+    """Add --model-type, --backbone, --backbone-scale, --refine-mode, --refine-sample-pixels and
+    --refine-threshold to an argparse parser or argument group.
+
+    Defaults are ModelOptions' unless ``defaults`` ({field: value}) replaces them; None means the
+    command decides later (e.g. from the checkpoint), which ``notes`` ({field: text}) explains in
+    the help instead of the default.
+    """
+    defaults, notes = defaults or {}, notes or {}
+    for name, (kind, choices, text) in MODEL_ARGUMENTS.items():
+        default = defaults.get(name, getattr(ModelOptions, name))
+        note = notes.get(name, "default: %(default)s")
+        parser.add_argument("--" + name.replace("_", "-"), type=kind, choices=choices, default=default,
+                            help=f"{text} ({note})")
 
 
 # ------------------------------------------------------------------ export

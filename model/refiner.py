@@ -72,6 +72,20 @@ def _tap_weights(pos, out_size, in_size, k):
     return weights, first
 
 
+def _window_taps(size, pad, backbone_scale):
+    """How many coarse rows (or columns) the half-resolution upsampling of a window of ``size``
+    pixels starting at 2y - pad reads: the coarse/half-res ratio is at most 2 * backbone_scale, so
+    at most floor((size - 1) * ratio) + 2 taps, plus one for the window's unknown phase. At scales
+    1/2 and 1/4 the ratio is exactly 1 or 1/2 (H and W are divisible by 4), every window starts at
+    the same phase, and that extra tap is not needed (5 instead of 6 at the default 1/4).
+    """
+    ratio = 2 * backbone_scale
+    if ratio in (1.0, 0.5):
+        first = (0.5 - pad) * ratio - 0.5  # the first pixel's coarse position, up to an integer
+        return int(math.floor(first - math.floor(first) + (size - 1) * ratio)) + 2
+    return int(math.floor((size - 1) * ratio)) + 3
+
+
 def _repeat2x(x):
     """Nearest 2x upsampling of small patches, (P, C, h, w) -> (P, C, 2h, 2w): legacy nearest
     indexing from h to 2h is an exact repeat; a broadcast is ~2x faster than interpolate here."""
@@ -262,8 +276,7 @@ class Refiner(nn.Layer):
         """
         Hc, Wc = spatial_size(coarse)
         channels = coarse.shape[1]
-        # Upper bound of the taps a window spans: the coarse/half-res ratio is at most 2 * backbone_scale.
-        k = int(math.floor((size - 1) * 2 * self.backbone_scale)) + 3
+        k = _window_taps(size, self.pad_half, self.backbone_scale)
         offsets = paddle.arange(size, dtype="int64")
         weight_r, first_r = _tap_weights(2 * y.unsqueeze(1) - self.pad_half + offsets, out_h, Hc, k)
         weight_c, first_c = _tap_weights(2 * x.unsqueeze(1) - self.pad_half + offsets, out_w, Wc, k)

@@ -17,9 +17,9 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from model import BACKBONES, MODEL_TYPES, REFINE_MODES, CheckpointError, load_checkpoint  # noqa: E402
-from model.inference import (DygraphEngine, ExportError, InferenceEngine, ModelOptions, export_model,  # noqa: E402
-                             export_onnx)
+from model import CheckpointError, load_checkpoint  # noqa: E402
+from model.inference import (DygraphEngine, ExportError, InferenceEngine, ModelOptions, add_model_arguments,  # noqa: E402
+                             export_model, export_onnx)
 
 
 def build_parser():
@@ -27,12 +27,8 @@ def build_parser():
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model-path", required=True, help="checkpoint (.pdparams, or an official .pth)")
     p.add_argument("--output-dir", required=True)
-    p.add_argument("--model-type", choices=MODEL_TYPES, help="default: from the checkpoint")
-    p.add_argument("--backbone", choices=BACKBONES, help="default: from the checkpoint")
-    p.add_argument("--backbone-scale", type=float, default=0.25)
-    p.add_argument("--refine-mode", choices=REFINE_MODES, default="sampling")
-    p.add_argument("--refine-sample-pixels", type=int, default=80_000)
-    p.add_argument("--refine-threshold", type=float, default=0.1)
+    add_model_arguments(p, defaults={"model_type": None, "backbone": None},
+                        notes={"model_type": "default: from the checkpoint", "backbone": "default: from the checkpoint"})
     p.add_argument("--onnx", action="store_true", help="also write model.onnx (paddle2onnx)")
     p.add_argument("--opset", type=int, default=16, help="ONNX opset (default: %(default)s)")
     p.add_argument("--check", action="store_true", help="compare the exported model(s) with dygraph")

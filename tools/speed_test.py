@@ -22,8 +22,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import paddle  # noqa: E402
 
-from model import BACKBONES, MODEL_TYPES, REFINE_MODES, CheckpointError  # noqa: E402
+from model import CheckpointError  # noqa: E402
 from model.inference import (ENGINES, DygraphEngine, ExportError, InferenceEngine, ModelOptions,  # noqa: E402
+                             add_model_arguments,
                              export_model, load_engine, load_exported)
 
 
@@ -33,12 +34,7 @@ def build_parser():
     weights = p.add_mutually_exclusive_group()
     weights.add_argument("--model-path", help="checkpoint (default: random weights)")
     weights.add_argument("--inference-model", help="folder written by tools/export.py (engine inference only)")
-    p.add_argument("--model-type", choices=MODEL_TYPES, default="mattingrefine")
-    p.add_argument("--backbone", choices=BACKBONES, default="resnet50")
-    p.add_argument("--backbone-scale", type=float, default=0.25)
-    p.add_argument("--refine-mode", choices=REFINE_MODES, default="sampling")
-    p.add_argument("--refine-sample-pixels", type=int, default=80_000)
-    p.add_argument("--refine-threshold", type=float, default=0.1)
+    add_model_arguments(p)
     p.add_argument("--resolution", type=int, nargs=2, default=(1920, 1080), metavar=("WIDTH", "HEIGHT"))
     p.add_argument("--batch-size", type=int, default=1)
     p.add_argument("--engine", nargs="+", choices=ENGINES, default=["inference"], help="one or more engines")
