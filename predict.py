@@ -48,9 +48,8 @@ def build_parser():
     from_checkpoint = "default: from the checkpoint"
     add_model_arguments(m, defaults=dict.fromkeys(MODEL_ARGUMENTS), notes={
         "model_type": from_checkpoint, "backbone": from_checkpoint,
-        "backbone_scale": "default 0.25, smaller for inputs over 2560 pixels (base input side <= 640)",
-        "refine_mode": "default: sampling", "refine_sample_pixels": "default: 80000",
-        "refine_threshold": "default: 0.1"})
+        "backbone_scale": f"default {ModelOptions.backbone_scale}, smaller for inputs over 2560 pixels "
+                          "(base input side <= 640)"})
 
     r = p.add_argument_group("runtime")
     r.add_argument("--engine", choices=ENGINES, default="inference",

@@ -34,8 +34,9 @@ from .matting import BACKBONES
 from .media import make_ordinary
 from .refiner import REFINE_MODES
 
-__all__ = ["ENGINES", "ModelOptions", "MODEL_ARGUMENTS", "add_model_arguments", "output_names", "export_model", "export_onnx", "cached_export", "load_engine",
-           "load_exported", "DygraphEngine", "InferenceEngine", "ExportError"]
+__all__ = ["ENGINES", "ModelOptions", "MODEL_ARGUMENTS", "add_model_arguments", "output_names", "export_model",
+           "export_onnx", "cached_export", "load_engine", "load_exported", "DygraphEngine", "InferenceEngine",
+           "ExportError"]
 
 log = logging.getLogger(__name__)
 
@@ -129,14 +130,15 @@ def add_model_arguments(parser, defaults=None, notes=None):
     """Add --model-type, --backbone, --backbone-scale, --refine-mode, --refine-sample-pixels and
     --refine-threshold to an argparse parser or argument group.
 
-    Defaults are ModelOptions' unless ``defaults`` ({field: value}) replaces them; None means the
-    command decides later (e.g. from the checkpoint), which ``notes`` ({field: text}) explains in
-    the help instead of the default.
+    Defaults are ModelOptions' unless ``defaults`` ({field: value}) replaces them. None means the
+    command decides later (from the checkpoint, or ModelOptions' value when nothing else applies);
+    the help then names ModelOptions' value unless ``notes`` ({field: text}) says otherwise.
     """
     defaults, notes = defaults or {}, notes or {}
     for name, (kind, choices, text) in MODEL_ARGUMENTS.items():
         default = defaults.get(name, getattr(ModelOptions, name))
-        note = notes.get(name, "default: %(default)s")
+        shown = "%(default)s" if default is not None else getattr(ModelOptions, name)
+        note = notes.get(name, f"default: {shown}")
         parser.add_argument("--" + name.replace("_", "-"), type=kind, choices=choices, default=default,
                             help=f"{text} ({note})")
 

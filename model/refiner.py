@@ -90,7 +90,7 @@ def _repeat2x(x):
     """Nearest 2x upsampling of small patches, (P, C, h, w) -> (P, C, 2h, 2w): legacy nearest
     indexing from h to 2h is an exact repeat; a broadcast is ~2x faster than interpolate here."""
     channels, h, w = x.shape[1:]
-    x = paddle.expand(paddle.reshape(x, [-1, channels, h, 1, w, 1]), [-1, channels, h, 2, w, 2])
+    x = _expand(paddle.reshape(x, [-1, channels, h, 1, w, 1]), [-1, channels, h, 2, w, 2])
     return paddle.reshape(x, [-1, channels, 2 * h, 2 * w])
 
 

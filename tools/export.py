@@ -27,8 +27,9 @@ def build_parser():
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model-path", required=True, help="checkpoint (.pdparams, or an official .pth)")
     p.add_argument("--output-dir", required=True)
+    from_checkpoint = "default: from the checkpoint"
     add_model_arguments(p, defaults={"model_type": None, "backbone": None},
-                        notes={"model_type": "default: from the checkpoint", "backbone": "default: from the checkpoint"})
+                        notes={"model_type": from_checkpoint, "backbone": from_checkpoint})
     p.add_argument("--onnx", action="store_true", help="also write model.onnx (paddle2onnx)")
     p.add_argument("--opset", type=int, default=16, help="ONNX opset (default: %(default)s)")
     p.add_argument("--check", action="store_true", help="compare the exported model(s) with dygraph")

@@ -24,8 +24,7 @@ import paddle  # noqa: E402
 
 from model import CheckpointError  # noqa: E402
 from model.inference import (ENGINES, DygraphEngine, ExportError, InferenceEngine, ModelOptions,  # noqa: E402
-                             add_model_arguments,
-                             export_model, load_engine, load_exported)
+                             add_model_arguments, export_model, load_engine, load_exported)
 
 
 def build_parser():

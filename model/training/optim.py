@@ -10,10 +10,9 @@ def build_optimizer(net, optim_cfg, total_steps=None):
     """Adam over ``net.backbone``, ``net.aspp``, ``net.decoder`` (and ``net.refiner``) parameters.
 
     ``optim_cfg``: {"lr_backbone", "lr_aspp", "lr_decoder", ["lr_refiner"], "warmup_steps", "decay"};
-    ``total_steps``: the step at which training ends (the cosine decay reaches 0 there; needed
-    only with ``decay: cosine``). Paddle
-    multiplies a group's ``learning_rate`` with the optimizer's, so the optimizer's is a factor
-    in [0, 1]: 1 (the reference), or a linear warm-up from 0 over ``warmup_steps`` followed by a
+    ``total_steps``: the step at which training ends, where the cosine decay reaches 0 (needed only
+    with ``decay: cosine``). Paddle multiplies a group's ``learning_rate`` with the optimizer's,
+    so the optimizer's is a factor in [0, 1]: 1 (the reference), or a linear warm-up from 0 over ``warmup_steps`` followed by a
     constant 1 or a cosine decay to 0.
     Returns (optimizer, {group: lr}, scheduler to ``step()`` after each step, or None).
     """
