@@ -81,7 +81,7 @@ def parse_color(text):
 def make_engine(args, first_size):
     """The engine of the arguments; prints which backbone scale large inputs get."""
     engine_options = {"device": args.device, "precision": args.precision, "tensorrt": args.tensorrt}
-    if args.engine == "inference" and args.threads:
+    if args.threads:
         engine_options["threads"] = args.threads
     if args.inference_model:
         fixed = [f"--{k.replace('_', '-')}" for k in MODEL_ARGUMENTS if getattr(args, k) is not None]

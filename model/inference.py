@@ -33,6 +33,7 @@ from .loading import MODEL_TYPES, build_model, checkpoint_info, load_checkpoint
 from .matting import BACKBONES
 from .media import make_ordinary
 from .refiner import REFINE_MODES
+from .threads import cpu_threads, use_cpu_threads
 
 __all__ = ["ENGINES", "ModelOptions", "MODEL_ARGUMENTS", "add_model_arguments", "output_names", "export_model",
            "export_onnx", "cached_export", "load_engine", "load_exported", "DygraphEngine", "InferenceEngine",
@@ -421,7 +422,7 @@ class InferenceEngine:
     Args:
         model_dir: folder with model.json, model.pdiparams and meta.json.
         device: "cpu", "gpu" or "gpu:N".
-        threads: CPU math threads (default: $OMP_NUM_THREADS, else all cores).
+        threads: CPU math threads (default: ``model.threads.cpu_threads``, i.e. $OMP_NUM_THREADS, else all cores).
         onednn: use oneDNN kernels on CPU (the fast path; False for Paddle's plain kernels).
         precision: "fp32" or "fp16" (GPU only).
         tensorrt: run supported subgraphs with TensorRT (GPU only; see ``tensorrt_program``: input
@@ -447,8 +448,7 @@ class InferenceEngine:
         config = inference.Config(*(os.path.join(program_dir, f) for f in PROGRAM_FILES))
         if kind == "cpu":
             config.disable_gpu()
-            config.set_cpu_math_library_num_threads(int(threads or os.environ.get("OMP_NUM_THREADS") or
-                                                        os.cpu_count() or 1))
+            config.set_cpu_math_library_num_threads(cpu_threads(threads))
             if onednn:
                 config.enable_mkldnn()
                 # oneDNN keeps kernels per input shape: bound them for folders of photos of many sizes.
@@ -506,6 +506,8 @@ def load_engine(model_path, options=None, engine="inference", device="cpu", cach
             raise ValueError("precision fp16 and tensorrt need engine='inference'")
         kind, index = parse_device(device)
         paddle.set_device("cpu" if kind == "cpu" else f"gpu:{index}")
+        if kind == "cpu":
+            use_cpu_threads(engine_options.get("threads"))
         net = options.build()
         load_checkpoint(net, model_path, strict=True)
         return DygraphEngine(net, options, device)

@@ -47,6 +47,7 @@ def test_yaml_then_command_line_overrides_including_reference_flag_names(tmp_pat
     ({"model": {"backbone": "resnet18"}}, "base", r"'model.backbone' must be one of"),
     ({"refine": {"mode": "all"}}, "refine", r"'refine.mode' must be one of"),
     ({"optim": {"decay": "step"}}, "base", r"'optim.decay' must be one of"),
+    ({"optim": {"lr_backbone": 0, "lr_aspp": 0.0, "lr_decoder": 0}}, "base", r"'optim' every learning rate is 0"),
     ({"refine": {"backbone_scale": 0.75}}, "refine", r"'refine.backbone_scale' must be in \(0, 0.5\]"),
     ({"dataset": {"crop_min": 300, "crop_max": 300}}, "base", r"'dataset.crop_max' must be > dataset.crop_min"),
     ({"refine": {"mode": "full"}}, "base", "section 'refine' is only for train_refine.py"),

@@ -173,6 +173,32 @@ def test_per_module_learning_rates(data, tmp_path):
         assert lr * 0.9 < moved <= lr * 1.01, group
 
 
+def test_zero_learning_rate_freezes_a_module_without_gradients(data, tmp_path):
+    cfg = _cfg(data, tmp_path, kind="refine", changes={("train", "max_steps"): 2, ("optim", "lr_backbone"): 0.0,
+                                                 ("optim", "lr_aspp"): 0.0, ("optim", "lr_decoder"): 0.0})
+    trainer = Trainer("refine", cfg, log=_quiet)
+    before = {k: v.numpy().copy() for k, v in trainer.net.named_parameters()}
+    trainer.run()
+    after = dict(trainer.net.named_parameters())
+    for k, p in after.items():
+        if k.endswith(("_mean", "_variance")):  # BatchNorm statistics follow the batches in any case
+            continue
+        if k.startswith("refiner."):
+            assert not p.stop_gradient, k
+        else:
+            assert p.grad is None and np.array_equal(p.numpy(), before[k]), k
+    assert all(not np.array_equal(p.numpy(), before[k]) for k, p in after.items()
+               if k.startswith("refiner.") and k.endswith("weight"))
+    # the frozen groups are not in the optimizer, so resuming restores the same state
+    resumed = Trainer("refine", _cfg(data, tmp_path, kind="refine", changes={("train", "max_steps"): 3,
+                                                                            ("optim", "lr_backbone"): 0.0,
+                                                                            ("optim", "lr_aspp"): 0.0,
+                                                                            ("optim", "lr_decoder"): 0.0}),
+                      resume=True, log=_quiet)
+    assert resumed.step == 2
+    resumed.run()
+
+
 def test_sampler_splits_each_epoch_between_processes_by_seed():
     dataset = list(range(10))
     epochs = {}

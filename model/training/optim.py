@@ -12,8 +12,11 @@ def build_optimizer(net, optim_cfg, total_steps=None):
     ``optim_cfg``: {"lr_backbone", "lr_aspp", "lr_decoder", ["lr_refiner"], "warmup_steps", "decay"};
     ``total_steps``: the step at which training ends, where the cosine decay reaches 0 (needed only
     with ``decay: cosine``). Paddle multiplies a group's ``learning_rate`` with the optimizer's,
-    so the optimizer's is a factor in [0, 1]: 1 (the reference), or a linear warm-up from 0 over ``warmup_steps`` followed by a
-    constant 1 or a cosine decay to 0.
+    so the optimizer's is a factor in [0, 1]: 1 (the reference), or a linear warm-up from 0 over
+    ``warmup_steps`` followed by a constant 1 or a cosine decay to 0.
+    A rate of 0 freezes the module: its parameters get no gradients, so a refine run that trains
+    only the refiner does not backpropagate through the base network (its BatchNorm statistics
+    still follow the training batches, as with any rate).
     Returns (optimizer, {group: lr}, scheduler to ``step()`` after each step, or None).
     """
     groups, rates = [], {}
@@ -21,7 +24,11 @@ def build_optimizer(net, optim_cfg, total_steps=None):
         if not hasattr(net, name):
             continue
         rates[name] = float(optim_cfg[f"lr_{name}"])
-        groups.append({"params": getattr(net, name).parameters(), "learning_rate": rates[name]})
+        params = getattr(net, name).parameters()
+        for p in params:
+            p.stop_gradient = rates[name] == 0 or not p.trainable
+        if rates[name]:
+            groups.append({"params": params, "learning_rate": rates[name]})
     warmup = int(optim_cfg.get("warmup_steps", 0))
     factor = 1.0
     if optim_cfg.get("decay", "none") == "cosine":

@@ -16,6 +16,7 @@ from tqdm import tqdm
 from dataset.perturbation import composite, training_perturbations
 from ..loading import build_model, checkpoint_info, load_checkpoint
 from ..losses import base_loss, refine_loss
+from ..threads import use_cpu_threads
 from .checkpoint import CheckpointManager
 from .config import ConfigError, dump_config
 from .data import SeededBatchSampler, build_datasets, crop_size, random_crop
@@ -72,6 +73,8 @@ class Trainer:
         self._check_run_dir(resume, overwrite)
         self.place = _select_device(cfg["device"])
         self.on_gpu = "gpu" in str(self.place).lower()
+        # CPU processes share the cores (Paddle would use one thread each)
+        self.threads = None if self.on_gpu else use_cpu_threads(processes=self.world)
         self.amp = self._amp_enabled()
 
         paddle.seed(cfg["seed"])  # initial weights (DataParallel then copies rank 0's to every process)
@@ -223,7 +226,8 @@ class Trainer:
         cfg = self.cfg
         end = self.end_step
         self.log(f"training {self.kind} {cfg['model']['backbone']} in '{self.run_dir}': steps {self.step}..{end}, "
-                 f"{self.steps_per_epoch} steps/epoch, {self.world} process(es), device {self.place}, "
+                 f"{self.steps_per_epoch} steps/epoch, {self.world} process(es), device {self.place}"
+                 f"{f' ({self.threads} threads)' if self.threads else ''}, "
                  f"amp {'on' if self.amp else 'off'}")
         stop = {"signal": False}
         previous = signal.signal(signal.SIGINT, lambda *_: stop.update(signal=True))
