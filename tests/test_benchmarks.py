@@ -1,0 +1,43 @@
+"""The benchmark scripts run end to end (one small case, one frame / step each) and print their tables.
+
+Their numbers are not checked here (benchmarks measure, tests do not time); this catches a script
+broken by a change elsewhere, such as a changed ``build_optimizer`` signature.
+"""
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if not os.environ.get("REQUIRE_PARITY"):  # both scripts run the PyTorch reference side by side
+    pytest.importorskip("torch")
+    pytest.importorskip("BackgroundMattingV2")
+
+NUMBER = r"\d+\.\d+"
+
+
+def run(script, *args):
+    out = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", script), *args], cwd=ROOT,
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
+    return out.stdout
+
+
+def test_bench_train_prints_both_frameworks(tmp_path):
+    text = run("bench_train.py", "--cases", "mnv2-base", "--steps", "1", "--warmup", "0", "--batch-size", "2",
+               "--weights-dir", str(tmp_path))
+    for framework in ("torch", "paddle"):
+        row = re.search(rf"^\| mnv2-base \| 256x256 \| {framework} \| ({NUMBER}) \|.*\| ({NUMBER})x \|$", text, re.M)
+        assert row and float(row.group(1)) > 0, text
+    assert re.search(r"\| torch \|.*\| 1\.00x \|$", text, re.M), text
+
+
+def test_bench_inference_prints_every_engine(tmp_path):
+    text = run("bench_inference.py", "--cases", "mnv2-hd", "--engines", "default", "dygraph", "torch",
+               "--rounds", "1", "--runs", "1", "--warmup", "0", "--weights-dir", str(tmp_path))
+    for engine in ("default", "dygraph", "torch"):
+        row = re.search(rf"^mnv2-hd\s+{engine}\s+({NUMBER})\s+({NUMBER})\s+({NUMBER})\s+(\d+)", text, re.M)
+        assert row and float(row.group(1)) > 0 and int(row.group(4)) > 0, text
+    assert re.search(r"^mnv2-hd\s+torch\s+\S+\s+\S+\s+1\.00\s", text, re.M), text
