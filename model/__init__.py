@@ -1,5 +1,5 @@
 """PaddlePaddle implementation of BackgroundMattingV2 (Lin et al., CVPR 2021)."""
-from . import threads  # first: it reads $OMP_NUM_THREADS before Paddle's import overwrites it
+from . import cpu  # first: it reads $OMP_NUM_THREADS before Paddle's import overwrites it, and sets MKL's code path
 from .inference import ModelOptions, load_engine
 from .loading import MODEL_TYPES, build_model, checkpoint_info, load_checkpoint, read_state_dict
 from .matting import BACKBONES, MattingBase, MattingRefine

@@ -33,7 +33,7 @@ from .loading import MODEL_TYPES, build_model, checkpoint_info, load_checkpoint
 from .matting import BACKBONES
 from .media import make_ordinary
 from .refiner import REFINE_MODES
-from .threads import cpu_threads, use_cpu_threads
+from .cpu import cpu_threads, use_cpu_threads
 
 __all__ = ["ENGINES", "ModelOptions", "MODEL_ARGUMENTS", "add_model_arguments", "output_names", "export_model",
            "export_onnx", "cached_export", "load_engine", "load_exported", "DygraphEngine", "InferenceEngine",
@@ -422,7 +422,7 @@ class InferenceEngine:
     Args:
         model_dir: folder with model.json, model.pdiparams and meta.json.
         device: "cpu", "gpu" or "gpu:N".
-        threads: CPU math threads (default: ``model.threads.cpu_threads``, i.e. $OMP_NUM_THREADS, else all cores).
+        threads: CPU math threads (default: ``model.cpu.cpu_threads``, i.e. $OMP_NUM_THREADS, else all cores).
         onednn: use oneDNN kernels on CPU (the fast path; False for Paddle's plain kernels).
         precision: "fp32" or "fp16" (GPU only).
         tensorrt: run supported subgraphs with TensorRT (GPU only; see ``tensorrt_program``: input

@@ -16,7 +16,7 @@ from tqdm import tqdm
 from dataset.perturbation import composite, training_perturbations
 from ..loading import build_model, checkpoint_info, load_checkpoint
 from ..losses import base_loss, refine_loss
-from ..threads import use_cpu_threads
+from ..cpu import use_cpu_threads
 from .checkpoint import CheckpointManager
 from .config import ConfigError, dump_config
 from .data import SeededBatchSampler, build_datasets, crop_size, random_crop

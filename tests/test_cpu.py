@@ -1,10 +1,12 @@
-"""model.threads: the CPU thread count honours the user's $OMP_NUM_THREADS, not the 1 Paddle writes there."""
+"""model.cpu: threads honour the user's $OMP_NUM_THREADS (not the 1 Paddle writes there); MKL's AMD code path."""
 import json
 import os
 import subprocess
 import sys
 
 import pytest
+
+from model.cpu import mkl_cpu_type
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
@@ -14,17 +16,19 @@ PROBE = """
 import json, os, sys
 sys.path.insert(0, sys.argv[1])
 import model
-from model.threads import cpu_threads, use_cpu_threads
+from model.cpu import cpu_threads, use_cpu_threads
 print(json.dumps({"env_after_import": os.environ.get("OMP_NUM_THREADS"), "default": cpu_threads(),
                   "two_processes": cpu_threads(processes=2), "requested": cpu_threads(5),
-                  "used": use_cpu_threads()}))
+                  "used": use_cpu_threads(), "mkl": os.environ.get("MKL_DEBUG_CPU_TYPE")}))
 """
 
 
-def probe(omp):
-    env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+def probe(omp, mkl=None):
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "MKL_DEBUG_CPU_TYPE")}
     if omp is not None:
         env["OMP_NUM_THREADS"] = omp
+    if mkl is not None:
+        env["MKL_DEBUG_CPU_TYPE"] = mkl
     out = subprocess.run([sys.executable, "-c", PROBE, ROOT], env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -43,3 +47,23 @@ def test_users_variable_wins(omp):
     result = probe(omp)
     assert result["default"] == result["two_processes"] == result["used"] == int(omp)
     assert result["requested"] == 5
+
+
+AMD = "processor\t: 0\nvendor_id\t: AuthenticAMD\nflags\t\t: fpu sse2 avx avx2 fma\n"
+
+
+def test_mkl_code_path_only_for_amd_with_avx2():
+    assert mkl_cpu_type(AMD) == "5"
+    assert mkl_cpu_type(AMD.replace(" avx2", "")) is None
+    assert mkl_cpu_type(AMD.replace("AuthenticAMD", "GenuineIntel")) is None
+    assert mkl_cpu_type("") is None
+
+
+def test_mkl_variable_set_for_this_machine_and_users_value_kept():
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            expected = mkl_cpu_type(f.read())
+    except OSError:
+        expected = None
+    assert probe(None)["mkl"] == expected
+    assert probe(None, mkl="0")["mkl"] == "0"
