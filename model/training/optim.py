@@ -25,10 +25,11 @@ def build_optimizer(net, optim_cfg, total_steps=None):
             continue
         rates[name] = float(optim_cfg[f"lr_{name}"])
         params = getattr(net, name).parameters()
-        for p in params:
-            p.stop_gradient = rates[name] == 0 or not p.trainable
         if rates[name]:
             groups.append({"params": params, "learning_rate": rates[name]})
+        else:
+            for p in params:
+                p.stop_gradient = True
     warmup = int(optim_cfg.get("warmup_steps", 0))
     factor = 1.0
     if optim_cfg.get("decay", "none") == "cosine":
