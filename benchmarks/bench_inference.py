@@ -84,8 +84,8 @@ def worker(args):
         options = ModelOptions(model_type=model_type, backbone=backbone,
                                **({k: v for k, v in refine.items()} if model_type == "mattingrefine" else {}))
         engine = load_engine(args.pdparams, options, engine="inference" if args.engine == "default" else "dygraph",
-                             device=args.device, **({"threads": args.threads, "precision": args.precision}
-                                                    if args.engine == "default" else {}))
+                             device=args.device, threads=args.threads,
+                             **({"precision": args.precision} if args.engine == "default" else {}))
 
         def run():
             engine(src, bgr)

@@ -29,11 +29,11 @@ import warnings
 import numpy as np
 import paddle
 
+from .cpu import cpu_threads, use_cpu_threads
 from .loading import MODEL_TYPES, build_model, checkpoint_info, load_checkpoint
 from .matting import BACKBONES
 from .media import make_ordinary
 from .refiner import REFINE_MODES
-from .cpu import cpu_threads, use_cpu_threads
 
 __all__ = ["ENGINES", "ModelOptions", "MODEL_ARGUMENTS", "add_model_arguments", "output_names", "export_model",
            "export_onnx", "cached_export", "load_engine", "load_exported", "DygraphEngine", "InferenceEngine",
@@ -370,11 +370,16 @@ def parse_device(device):
 
 
 class DygraphEngine:
-    """Runs a paddle.nn.Layer eagerly. ``net`` must be in eval mode (``ModelOptions.build`` does it)."""
+    """Runs a paddle.nn.Layer eagerly. ``net`` must be in eval mode (``ModelOptions.build`` does it).
 
-    def __init__(self, net, options, device="cpu"):
+    threads: CPU threads of Paddle's dygraph kernels (default: ``model.cpu.cpu_threads``).
+    """
+
+    def __init__(self, net, options, device="cpu", threads=None):
         kind, index = parse_device(device)
         paddle.set_device("cpu" if kind == "cpu" else f"gpu:{index}")
+        if kind == "cpu":
+            use_cpu_threads(threads)
         self.net = net
         self.options = options
         self.outputs = options.outputs
@@ -506,9 +511,7 @@ def load_engine(model_path, options=None, engine="inference", device="cpu", cach
             raise ValueError("precision fp16 and tensorrt need engine='inference'")
         kind, index = parse_device(device)
         paddle.set_device("cpu" if kind == "cpu" else f"gpu:{index}")
-        if kind == "cpu":
-            use_cpu_threads(engine_options.get("threads"))
         net = options.build()
         load_checkpoint(net, model_path, strict=True)
-        return DygraphEngine(net, options, device)
+        return DygraphEngine(net, options, device, engine_options.get("threads"))
     return InferenceEngine(cached_export(model_path, options, cache_dir), device=device, **engine_options)

@@ -67,7 +67,7 @@ def as_engine(model, first_size=None, **load_options):
         return load_engine(model, **load_options)
     if isinstance(model, paddle.nn.Layer):
         model.eval()
-        return DygraphEngine(model, options_of(model), load_options.get("device", "cpu"))
+        return DygraphEngine(model, options_of(model), load_options.get("device", "cpu"), load_options.get("threads"))
     if callable(model) and hasattr(model, "outputs"):
         return model
     raise TypeError(f"model must be a checkpoint path, an engine of model.inference or a paddle Layer, "

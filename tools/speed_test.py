@@ -40,7 +40,7 @@ def build_parser():
     p.add_argument("--device", default="cpu", help="cpu, gpu or gpu:N")
     p.add_argument("--precision", choices=("fp32", "fp16"), default="fp32", help="fp16: GPU, engine inference")
     p.add_argument("--tensorrt", action="store_true", help="TensorRT subgraphs (GPU, engine inference)")
-    p.add_argument("--threads", type=int, help="CPU threads of the inference engine")
+    p.add_argument("--threads", type=int, help="CPU threads (default: $OMP_NUM_THREADS or all cores)")
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--runs", type=int, default=10)
     p.add_argument("--seed", type=int, default=0)
@@ -59,14 +59,14 @@ def make_engines(args, options, workdir):
     engines = {}
     if args.model_path:
         for name in args.engine:
-            opts = infer_options if name == "inference" else {"device": args.device}
+            opts = infer_options if name == "inference" else {"device": args.device, "threads": args.threads}
             engines[name] = load_engine(args.model_path, options, engine=name, **opts)
         return engines
     paddle.seed(args.seed)
     net = options.build()
     for name in args.engine:
         if name == "dygraph":
-            engines[name] = DygraphEngine(net, options, args.device)
+            engines[name] = DygraphEngine(net, options, args.device, args.threads)
         else:
             engines[name] = InferenceEngine(export_model(net, options, os.path.join(workdir, "model")),
                                             **infer_options)

@@ -218,11 +218,11 @@ def _check_values(cfg, kind, source):
         fail("optim.warmup_steps", f"must be >= 0, got {cfg['optim']['warmup_steps']}")
     if cfg["optim"]["decay"] not in DECAYS:
         fail("optim.decay", f"must be one of {DECAYS}, got {cfg['optim']['decay']!r}")
-    for key in [k for s, k in SCHEMA if s == "optim" and k.startswith("lr_") and k in cfg["optim"]]:
+    rates = [k for s, k in SCHEMA if s == "optim" and k.startswith("lr_") and k in cfg["optim"]]
+    for key in rates:
         if cfg["optim"][key] is None or cfg["optim"][key] < 0:
             fail(f"optim.{key}", f"must be a number >= 0, got {cfg['optim'][key]!r}")
-    rates = {k: v for k, v in cfg["optim"].items() if k.startswith("lr_") and v is not None}
-    if rates and not any(rates.values()):
+    if rates and not any(cfg["optim"][key] for key in rates):
         fail("optim", f"every learning rate is 0 ({', '.join(sorted(rates))}): nothing would train")
     if cfg["loss"]["laplacian_weight"] < 0:
         fail("loss.laplacian_weight", f"must be >= 0, got {cfg['loss']['laplacian_weight']}")

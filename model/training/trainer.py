@@ -14,9 +14,9 @@ import paddle.distributed as dist
 from tqdm import tqdm
 
 from dataset.perturbation import composite, training_perturbations
+from ..cpu import use_cpu_threads
 from ..loading import build_model, checkpoint_info, load_checkpoint
 from ..losses import base_loss, refine_loss
-from ..cpu import use_cpu_threads
 from .checkpoint import CheckpointManager
 from .config import ConfigError, dump_config
 from .data import SeededBatchSampler, build_datasets, crop_size, random_crop
