@@ -196,11 +196,29 @@ class Refiner(nn.Layer):
             return self._refine_full(src, bgr, pha, fgr, hid)
         H, W = spatial_size(src)
         ref, b, y, x, keep = self.select_refinement_regions(err, H // 4, W // 4)
+        if self.training:
+            return self._refine_for_training(src, bgr, pha, fgr, hid, ref, b, y, x, keep)
+        return self._refine_selected(src, bgr, pha, fgr, hid, ref, b, y, x, keep)
+
+    def _refine_selected(self, src, bgr, pha, fgr, hid, ref, b, y, x, keep):
+        """Refine the patches at b, y, x (P,) and paste those whose ``keep`` is True."""
+        H, W = spatial_size(src)
         stage1, crops = self._crop_inputs(src, bgr, paddle.concat([hid, pha, fgr], axis=1), b, y, x)
         patches = self._refine_patches(stage1, crops)
         pha = self._paste(resize_bilinear(pha, (H, W)), patches[:, :1], b, y, x, keep)
         fgr = self._paste(resize_bilinear(fgr, (H, W)), patches[:, 1:], b, y, x, keep)
         return pha, fgr, ref
+
+    def _refine_for_training(self, src, bgr, pha, fgr, hid, ref, b, y, x, keep):
+        """Refine only the patches that count: BatchNorm's batch statistics (and so every refined
+        value and gradient) must come from them alone, as in the reference, not from the padding
+        patches that the fixed-count selection carries along."""
+        kept = paddle.nonzero(keep).flatten()
+        if kept.shape[0] == 0:
+            H, W = spatial_size(src)
+            return resize_bilinear(pha, (H, W)), resize_bilinear(fgr, (H, W)), ref
+        b, y, x = paddle.gather(b, kept), paddle.gather(y, kept), paddle.gather(x, kept)
+        return self._refine_selected(src, bgr, pha, fgr, hid, ref, b, y, x, paddle.ones_like(b, dtype="bool"))
 
     def select_refinement_regions(self, err, hq, wq):
         """Choose the 4x4 locations to refine.
@@ -208,22 +226,23 @@ class Refiner(nn.Layer):
         err: (B, 1, Hc, Wc) coarse error; hq, wq: the quarter-resolution size.
         Returns ref (B, 1, hq, wq) in {0, 1}, the patch coordinates b, y, x: (P,) int64, and
         keep: (P,) bool mask of the patches that count (sampling mode keeps a fixed patch count,
-        P = B * k, so that exported programs have static shapes; thresholding mode adds one
-        patch so that P > 0).
+        P = B * k, so that exported programs have static shapes; outside training, thresholding
+        mode adds one patch so that P > 0).
         """
         err = resize_bilinear(err.detach(), (hq, wq))  # the selection is not differentiable
         if self.mode == "thresholding":
             ref = (err > self.threshold).astype(err.dtype)
             idx = paddle.nonzero(ref[:, 0])
-            # One extra patch at image 0's highest error keeps the patch batch non-empty (Paddle's
-            # oneDNN convolutions and conv gradients fail on empty batches). It counts only if that
-            # location is selected anyway, in which case both copies compute the same values.
-            first = paddle.flatten(err[0:1], 1)
-            top = paddle.argmax(first, axis=1)
-            extra = paddle.stack([paddle.zeros_like(top), top // wq, top % wq], axis=1)
-            idx = paddle.concat([idx, extra.astype(idx.dtype)], axis=0)
-            keep = paddle.concat([paddle.ones_like(idx[:-1, 0], dtype="bool"),
-                                  paddle.max(first, axis=1) > self.threshold])
+            keep = paddle.ones_like(idx[:, 0], dtype="bool")
+            if not self.training:
+                # One extra patch at image 0's highest error keeps the patch batch non-empty (Paddle's
+                # oneDNN convolutions fail on empty batches). It counts only if that location is
+                # selected anyway, in which case both copies compute the same values.
+                first = paddle.flatten(err[0:1], 1)
+                top = paddle.argmax(first, axis=1)
+                extra = paddle.stack([paddle.zeros_like(top), top // wq, top % wq], axis=1)
+                idx = paddle.concat([idx, extra.astype(idx.dtype)], axis=0)
+                keep = paddle.concat([keep, paddle.max(first, axis=1) > self.threshold])
             return ref, idx[:, 0], idx[:, 1], idx[:, 2], keep
         batch = err.shape[0]
         flat = paddle.flatten(err, 1)

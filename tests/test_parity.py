@@ -134,3 +134,60 @@ def test_backbone_scales_parity(scale, inputs, tmp_path):
         assert e.shape == a.shape, name
         tol = max(TOL, 1.5 * np.abs(e - x).max())
         assert np.abs(a - x).max() < tol, f"scale {scale} {name}: max diff {np.abs(a - x).max():.2e} > {tol:.2e}"
+
+
+def _module_gradients(named_parameters, transpose_2d):
+    """{module: {name: gradient as numpy}} of the parameters that received one."""
+    grads = {}
+    for name, p in named_parameters:
+        if p.grad is not None:
+            g = p.grad.numpy()
+            grads.setdefault(name.split(".")[0], {})[name] = g.T if transpose_2d and g.ndim == 2 else g
+    return grads
+
+
+@pytest.mark.parametrize("mode, err_shift", [("thresholding", 0.0), ("sampling", 0.5)])
+def test_refine_training_parity(mode, err_shift, tmp_path):
+    """Training mode (batch statistics in BatchNorm) and the backward pass match the reference.
+
+    With err_shift most coarse errors are clamped to 0, so the fixed-count sampling selection
+    carries padding patches: they must not enter the refiner's batch statistics or gradients.
+    Dropout is disabled in both (its random masks cannot match)."""
+    ref = build_reference_model("mobilenetv2", refine=True, seed=4, refine_mode=mode,
+                                refine_threshold=0.1, refine_sample_pixels=8192)
+    with torch.no_grad():
+        ref.decoder.conv4.bias[4] -= err_shift
+    net = MattingRefine("mobilenetv2", refine_mode=mode, refine_threshold=0.1, refine_sample_pixels=8192)
+    net.set_state_dict(_convert(ref, tmp_path, "train"))
+    ref.train()
+    net.train()
+    for m in ref.modules():
+        if isinstance(m, torch.nn.Dropout):
+            m.eval()
+    for m in net.sublayers():
+        if isinstance(m, paddle.nn.Dropout):
+            m.eval()
+    src, bgr = calibration_inputs(2, 128, 160, seed=7)
+    weights = [np.random.default_rng(i).standard_normal((2, c, 128, 160)).astype(np.float32)
+               for i, c in enumerate((1, 3))]
+
+    expected = ref(torch.from_numpy(src), torch.from_numpy(bgr))
+    sum(((o * torch.from_numpy(w)).sum() for o, w in zip(expected, weights))).backward()
+    actual = net(paddle.to_tensor(src), paddle.to_tensor(bgr))
+    sum(((o * paddle.to_tensor(w)).sum() for o, w in zip(actual, weights))).backward()
+
+    refined = expected[5].detach().numpy()
+    assert 0.05 < refined.mean() < 0.95, f"{refined.mean():.2f} of the patches refined: not a real selection"
+    if mode == "sampling":
+        assert refined.sum(axis=(1, 2, 3)).max() < 8192 // 16, "no padding patches: the case tests nothing"
+    for name, e, a in zip(NAMES, expected, actual):
+        diff = np.abs(e.detach().numpy() - a.numpy()).max()
+        assert diff < TOL, f"training {mode} {name}: max diff {diff:.2e}"
+    want = _module_gradients(ref.named_parameters(), False)
+    got = _module_gradients(net.named_parameters(), True)
+    assert sorted(want) == sorted(got) == ["aspp", "backbone", "decoder", "refiner"]
+    for module in want:
+        err = sum(float(((want[module][k] - got[module][k]) ** 2).sum()) for k in want[module])
+        norm = sum(float((g ** 2).sum()) for g in want[module].values())
+        # Batch statistics of random-weight activations amplify float32 rounding to ~1e-2.
+        assert (err / norm) ** 0.5 < 2e-2, f"training {mode}: {module} gradients differ by {(err / norm) ** 0.5:.2e}"
