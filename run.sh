@@ -77,27 +77,31 @@ demo() {
     ln -sfn "$(basename "$dir")" "$root/latest"
     local data=$dir/data start=$SECONDS
     local base=$dir/demo_base_mobilenetv2/checkpoints/final.pdparams
-    local refine=$dir/demo_refine_mobilenetv2/checkpoints/final.pdparams
+    local refine_e2e=$dir/demo_refine_mobilenetv2/checkpoints/final.pdparams
+    local refine=$dir/demo_refiner_mobilenetv2/checkpoints/final.pdparams
     local size=128   # test images are composited at this size (eval.py's bgmv2 protocol)
     local model=(--backbone mobilenetv2 --backbone-scale 0.5 --refine-mode sampling --refine-sample-pixels 8192)
     local protocol=(--data-path "$data/photomatte85" --bgr-path "$data/backgrounds/valid" --size "$size" --seed 0)
     echo "== demo in $dir"
 
-    echo "== 1/6 synthetic dataset"
+    echo "== 1/7 synthetic dataset"
     "$PYTHON" tools/make_synthetic_dataset.py "$data" --size 256 --seed 0
-    echo "== 2/6 train MattingBase (configs/demo_base_mobilenetv2.yaml)"
+    echo "== 2/7 train MattingBase (configs/demo_base_mobilenetv2.yaml)"
     "$PYTHON" train_base.py --config configs/demo_base_mobilenetv2.yaml --dataset-paths "$data/datasets.yaml" \
         --work-dir "$dir"
-    echo "== 3/6 train MattingRefine from it (configs/demo_refine_mobilenetv2.yaml)"
+    echo "== 3/7 train MattingRefine from it (configs/demo_refine_mobilenetv2.yaml)"
     "$PYTHON" train_refine.py --config configs/demo_refine_mobilenetv2.yaml --dataset-paths "$data/datasets.yaml" \
         --work-dir "$dir" --model-last-checkpoint "$base"
-    echo "== 4/6 evaluate on the synthetic PhotoMatte85-style test set"
+    echo "== 4/7 train its refiner alone, the base frozen (configs/demo_refiner_mobilenetv2.yaml)"
+    "$PYTHON" train_refine.py --config configs/demo_refiner_mobilenetv2.yaml --dataset-paths "$data/datasets.yaml" \
+        --work-dir "$dir" --model-last-checkpoint "$refine_e2e"
+    echo "== 5/7 evaluate on the synthetic PhotoMatte85-style test set"
     "$PYTHON" eval.py --model-path "$refine" --model-type mattingrefine "${model[@]}" "${protocol[@]}" \
         --output-dir "$dir/eval" --save-pred
-    echo "== 5/6 baseline: background differencing with the best threshold for the test set"
+    echo "== 6/7 baseline: background differencing with the best threshold for the test set"
     "$PYTHON" tools/background_difference.py "${protocol[@]}" --output-json "$dir/eval/background_difference.json" \
         --model-results "$dir/eval/results.json" --report "$dir/metrics.md"
-    echo "== 6/6 predict the bundled sample pair"
+    echo "== 7/7 predict the bundled sample pair"
     "$PYTHON" predict.py --model-path "$refine" --model-type mattingrefine --backbone mobilenetv2 \
         --backbone-scale 0.125 --src dataset/samples/src.jpg --bgr dataset/samples/bgr.jpg \
         --output-dir "$dir/predict" --outputs pha fgr com err ref
