@@ -57,7 +57,7 @@ from dataset.io import IMAGE_EXTENSIONS, list_images, read_alpha, read_image, wr
 from dataset.paths import DatasetKeyError, dataset_root, load_dataset_paths
 from dataset.trimap import make_trimap
 from model import CheckpointError
-from model.inference import ENGINES, ModelOptions, add_model_arguments, load_engine
+from model.inference import ENGINE_HELP, ENGINES, ModelOptions, add_model_arguments, load_engine
 from model.metrics import METRIC_NAMES, UNKNOWN, crop_to_multiple_of_4, evaluate_image, to_uint8
 
 RESULT_FILES = ("results.json", "results.csv")
@@ -94,9 +94,8 @@ def build_parser():
     model = p.add_argument_group("model (with --model-path)")
     add_model_arguments(model)
     model.add_argument("--device", default="cpu", help="cpu, gpu or gpu:N")
-    model.add_argument("--engine", default="inference", choices=ENGINES,
-                       help="inference: the exported program through Paddle Inference (exported once and "
-                            "cached next to the checkpoint); dygraph: eager execution, for debugging")
+    model.add_argument("--engine", default="auto", choices=ENGINES,
+                       help=ENGINE_HELP + " (exported once and cached next to the checkpoint)")
 
     proto = p.add_argument_group("composition protocol (with --model-path)")
     proto.add_argument("--bgr-path", help="folder of background images "

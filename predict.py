@@ -11,8 +11,9 @@ Images give OUT/<output>/<name>.png, a video gives OUT/<output>.mp4 at the sourc
 Outputs: pha (8-bit alpha), fgr (foreground), com (RGBA cut-out; for videos a composite over
 --com-color or --com-bgr), err (predicted error), ref (refined 4x4 patches).
 
-The model runs through Paddle Inference (exported once, cached in M.inference/ next to the
-checkpoint); --engine dygraph runs it eagerly for debugging. Backbone, model type and refiner
+The model is exported once (cached in M.inference/ next to the checkpoint) and runs through
+ONNX Runtime on CPU, Paddle Inference on GPU (--engine chooses); --engine dygraph runs it eagerly
+for debugging. Backbone, model type and refiner
 kernel default to the checkpoint's. Outputs appear only when the whole run succeeds; an
 existing --output-dir needs --overwrite.
 """
@@ -24,8 +25,8 @@ import warnings
 
 from dataset.io import ImageReadError
 from model import CheckpointError
-from model.inference import (ENGINES, MODEL_ARGUMENTS, ExportError, ModelOptions, add_model_arguments, load_engine,
-                             load_exported)
+from model.inference import (ENGINE_HELP, ENGINES, MODEL_ARGUMENTS, ExportError, ModelOptions, add_model_arguments,
+                             load_engine, load_exported)
 from model.media import open_source, source_kind
 from model.predictor import DEFAULT_COM_COLOR, OUTPUT_TYPES, InputMismatchError, convert, suggest_backbone_scale
 
@@ -52,11 +53,11 @@ def build_parser():
                           "(base input side <= 640)"})
 
     r = p.add_argument_group("runtime")
-    r.add_argument("--engine", choices=ENGINES, default="inference",
-                   help="inference: Paddle Inference (fast, default); dygraph: eager, for debugging")
+    r.add_argument("--engine", choices=ENGINES, default="auto",
+                   help=ENGINE_HELP)
     r.add_argument("--device", default="cpu", help="cpu, gpu or gpu:N")
     r.add_argument("--precision", choices=("fp32", "fp16"), default="fp32", help="fp16 on GPU only")
-    r.add_argument("--tensorrt", action="store_true", help="TensorRT subgraphs (GPU, --engine inference)")
+    r.add_argument("--tensorrt", action="store_true", help="TensorRT subgraphs (GPU, --engine auto or inference)")
     r.add_argument("--threads", type=int, help="CPU threads (default: $OMP_NUM_THREADS or all cores)")
     r.add_argument("--batch-size", type=int, default=1)
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -88,9 +89,9 @@ def make_engine(args, first_size):
         if fixed:
             raise ValueError(f"{', '.join(fixed)}: the options of --inference-model are fixed by its export "
                              f"(export again with tools/export.py to change them)")
-        if args.engine != "inference":
-            raise ValueError("--inference-model runs with --engine inference only")
-        engine = load_exported(args.inference_model, **engine_options)
+        if args.engine == "dygraph":
+            raise ValueError("--inference-model runs with --engine auto, onnxruntime or inference, not dygraph")
+        engine = load_exported(args.inference_model, engine=args.engine, **engine_options)
         scale = engine.options.backbone_scale
         if engine.options.model_type == "mattingrefine" and scale > suggest_backbone_scale(*first_size):
             print(f"note: input is {first_size[1]}x{first_size[0]}; the exported model uses backbone scale {scale}, "

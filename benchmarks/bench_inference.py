@@ -1,7 +1,11 @@
-"""Side-by-side inference speed: our default path, our dygraph and the official PyTorch model.
+"""Side-by-side inference speed: our default path, Paddle Inference, dygraph and the official PyTorch model.
 
-    python benchmarks/bench_inference.py                 # all cases, 2 threads, 3 interleaved rounds
+    python benchmarks/bench_inference.py                 # all cases and engines, 2 threads, 3 rounds
+    python benchmarks/bench_inference.py --engines default inference torch --rounds 2 --runs 3
     python benchmarks/bench_inference.py --cases mnv2-hd --rounds 5 --threads 2
+
+Engines: default (``load_engine``'s choice: ONNX Runtime on CPU, Paddle Inference on GPU),
+inference (Paddle Inference; oneDNN on CPU), dygraph, torch (the reference).
 
 Every case uses the same seeded, calibrated weights (built with the reference code, saved as .pth
 and converted with our converter) and the same synthetic input. Each engine runs in its own
@@ -33,7 +37,9 @@ CASES = {
     "r50-hd": ("resnet50", "mattingrefine", 1080, 1920, 0.25, 80_000),
     "r50-base": ("resnet50", "mattingbase", 512, 512, None, None),
 }
-ENGINES = ("default", "dygraph", "torch")
+# default: load_engine's choice for the device (ONNX Runtime on CPU, Paddle Inference on GPU)
+ENGINES = ("default", "inference", "dygraph", "torch")
+ENGINE_NAMES = {"default": "auto", "inference": "inference", "dygraph": "dygraph"}
 
 
 def make_input(height, width, seed=0):
@@ -83,9 +89,9 @@ def worker(args):
 
         options = ModelOptions(model_type=model_type, backbone=backbone,
                                **({k: v for k, v in refine.items()} if model_type == "mattingrefine" else {}))
-        engine = load_engine(args.pdparams, options, engine="inference" if args.engine == "default" else "dygraph",
-                             device=args.device, threads=args.threads,
-                             **({"precision": args.precision} if args.engine == "default" else {}))
+        half = {"precision": args.precision} if args.precision != "fp32" else {}
+        engine = load_engine(args.pdparams, options, engine=ENGINE_NAMES[args.engine], device=args.device,
+                             threads=args.threads, **half)
 
         def run():
             engine(src, bgr)
@@ -149,8 +155,9 @@ def main():
     rows = []
     for case in args.cases:
         pth, pdparams = prepare_weights(case, folder)
-        run_worker(case, "default", pth, pdparams, argparse.Namespace(**{**vars(args), "runs": 1, "warmup": 0})) \
-            if "default" in args.engines else None  # export once, outside the timed rounds
+        for engine in ("default", "inference"):  # export (and convert) once, outside the timed rounds
+            if engine in args.engines:
+                run_worker(case, engine, pth, pdparams, argparse.Namespace(**{**vars(args), "runs": 1, "warmup": 0}))
         samples = {v: [] for v in variants}
         memory = {v: (0.0, 0.0) for v in variants}
         for _ in range(args.rounds):

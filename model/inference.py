@@ -1,15 +1,18 @@
-"""Run a BGMv2 model on numpy batches, through Paddle Inference (default) or dygraph.
+"""Run a BGMv2 model on numpy batches: ONNX Runtime or Paddle Inference (exported once), or dygraph.
 
     engine = load_engine("M.pdparams", device="cpu")            # exports once, then cached
     out = engine(src, bgr)      # src, bgr: float32 (B, 3, H, W) in [0, 1], H and W divisible by 4
     out["pha"]                  # float32 (B, 1, H, W) in [0, 1]
 
-``engine="inference"`` exports the checkpoint to a static program once and runs it with
-``paddle.inference`` (oneDNN on CPU; on GPU optional TensorRT and fp16). The exported program is
-cached next to the checkpoint (``M.inference/<key>/``), keyed by the checkpoint's content, the
-model options, the model's source code and the Paddle version, and written atomically (temporary
-folder + rename), so a crash never leaves a cache that later loads. ``engine="dygraph"`` runs the
-network eagerly (for debugging; 2-3x slower on CPU).
+Every engine but dygraph runs the checkpoint exported to a static program, once. The exported
+program is cached next to the checkpoint (``M.inference/<key>/``), keyed by the checkpoint's
+content, the model options, the model's source code and the Paddle version, and written
+atomically (temporary folder + rename), so a crash never leaves a cache that later loads.
+``engine="auto"`` (the default) picks the fastest engine for the device:
+``"onnxruntime"`` on CPU (the program converted to ONNX with paddle2onnx and cached in the same
+folder; see ``model.onnx_engine``), ``"inference"`` on GPU (``paddle.inference``, optional TensorRT
+and fp16; on CPU it uses oneDNN). ``engine="dygraph"`` runs the network eagerly (for debugging;
+2-3x slower on CPU).
 
 Outputs (dict of float32 numpy arrays):
     mattingrefine: pha (B,1,H,W), fgr (B,3,H,W), pha_sm (B,1,Hc,Wc), fgr_sm (B,3,Hc,Wc),
@@ -19,6 +22,7 @@ Outputs (dict of float32 numpy arrays):
 import dataclasses
 import glob
 import hashlib
+import importlib.util
 import json
 import logging
 import os
@@ -35,13 +39,16 @@ from .matting import BACKBONES
 from .media import make_ordinary
 from .refiner import REFINE_MODES
 
-__all__ = ["ENGINES", "ModelOptions", "MODEL_ARGUMENTS", "add_model_arguments", "output_names", "export_model",
-           "export_onnx", "cached_export", "load_engine", "load_exported", "DygraphEngine", "InferenceEngine",
-           "ExportError"]
+__all__ = ["ENGINES", "ENGINE_HELP", "ModelOptions", "MODEL_ARGUMENTS", "add_model_arguments", "output_names",
+           "export_model", "cached_export", "load_engine", "load_exported", "resolve_engine", "check_batch",
+           "DygraphEngine", "InferenceEngine", "ExportError"]
 
 log = logging.getLogger(__name__)
 
-ENGINES = ("inference", "dygraph")
+# auto: onnxruntime on CPU, inference on GPU (see resolve_engine)
+ENGINES = ("auto", "onnxruntime", "inference", "dygraph")
+ENGINE_HELP = ("auto (default): the fastest for the device, ONNX Runtime on CPU, Paddle Inference on GPU; "
+               "onnxruntime; inference: Paddle Inference (oneDNN on CPU); dygraph: eager, for debugging")
 OUTPUTS = {"mattingbase": ("pha", "fgr", "err", "hid"),
            "mattingrefine": ("pha", "fgr", "pha_sm", "fgr_sm", "err_sm", "ref_sm")}
 PROGRAM_FILES = ("model.json", "model.pdiparams")
@@ -189,64 +196,6 @@ def _save_program(net, folder):
                           f"(wrote {sorted(os.listdir(folder))}); run with the PIR API enabled")
 
 
-def export_onnx(model_dir, onnx_path, opset_version=16, overwrite=False):
-    """Convert an exported program (``export_model``) to ONNX with paddle2onnx; atomic like the export.
-
-    The ONNX model has the inputs src, bgr (B, 3, H, W) and the outputs named in meta.json; it
-    is run once in onnxruntime before it is written (ExportError when it fails).
-    Returns ``onnx_path``.
-    """
-    import paddle2onnx
-    import onnx
-    meta = read_export_meta(model_dir)
-    onnx_path = os.path.abspath(os.fspath(onnx_path))
-    if os.path.exists(onnx_path) and not overwrite:
-        raise FileExistsError(f"ONNX file already exists: '{onnx_path}' (pass overwrite=True / --overwrite)")
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".onnx", dir=os.path.dirname(onnx_path))
-    os.close(fd)
-    try:
-        try:
-            paddle2onnx.export(*(os.path.join(model_dir, f) for f in PROGRAM_FILES), tmp,
-                               opset_version=opset_version, enable_onnx_checker=True)
-        except SystemExit as e:  # paddle2onnx exits on unsupported ops instead of raising
-            raise ExportError(f"paddle2onnx could not convert '{model_dir}' (exit status {e.code}; its log "
-                              f"above names the op)") from None
-        if not os.path.getsize(tmp):
-            raise ExportError(f"paddle2onnx could not convert '{model_dir}' (see its log above)")
-        model = onnx.load(tmp)
-        for output, name in zip(model.graph.output, meta["outputs"]):
-            _rename_value(model.graph, output.name, name)
-        onnx.save(model, tmp)
-        _check_onnx_runs(tmp, model_dir)
-        os.replace(tmp, onnx_path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return onnx_path
-
-
-def _check_onnx_runs(path, model_dir):
-    """Run the converted model once in onnxruntime: paddle2onnx can write models that do not run."""
-    import onnxruntime
-    rng = np.random.default_rng(0)
-    src = rng.random((1, 3, 64, 96), dtype=np.float32)
-    try:
-        session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
-        session.run(None, {"src": src, "bgr": np.ascontiguousarray(src[:, :, ::-1])})
-    except Exception as e:  # onnxruntime's error types are not part of its public API
-        raise ExportError(f"paddle2onnx converted '{model_dir}', but onnxruntime cannot run the result: {e}") from e
-
-
-def _rename_value(graph, old, new):
-    """Rename a value of an ONNX graph (paddle2onnx names outputs fetch_name_N)."""
-    for node in graph.node:
-        node.input[:] = [new if n == old else n for n in node.input]
-        node.output[:] = [new if n == old else n for n in node.output]
-    for value in graph.output:
-        if value.name == old:
-            value.name = new
-
-
 def read_export_meta(model_dir):
     """meta.json of an export folder; ExportError naming the folder when it is not one."""
     model_dir = os.fspath(model_dir)
@@ -329,7 +278,7 @@ def cached_export(model_path, options, cache_dir=None):
         return folder
     net = options.build()
     load_checkpoint(net, model_path, strict=True)
-    log.info("exporting %s for Paddle Inference (once; cached in %s)", model_path, folder)
+    log.info("exporting %s to a static program (once; cached in %s)", model_path, folder)
     # A folder without meta.json is not ours (exports appear by rename, complete): replace it.
     stale = os.path.isdir(folder)
     try:
@@ -340,7 +289,7 @@ def cached_export(model_path, options, cache_dir=None):
 
 
 # ------------------------------------------------------------------ engines
-def _check_batch(src, bgr):
+def check_batch(src, bgr):
     """float32 C-contiguous (B, 3, H, W) arrays, same shape, H and W divisible by 4."""
     arrays = []
     for name, x in (("src", src), ("bgr", bgr)):
@@ -385,7 +334,7 @@ class DygraphEngine:
         self.outputs = options.outputs
 
     def __call__(self, src, bgr):
-        src, bgr = _check_batch(src, bgr)
+        src, bgr = check_batch(src, bgr)
         with paddle.no_grad():
             outs = self.net(paddle.to_tensor(src), paddle.to_tensor(bgr))
         return {name: out.numpy() for name, out in zip(self.outputs, outs)}
@@ -477,7 +426,7 @@ class InferenceEngine:
                               f"{len(self.outputs)}")
 
     def __call__(self, src, bgr):
-        src, bgr = _check_batch(src, bgr)
+        src, bgr = check_batch(src, bgr)
         for handle, x in zip(self._inputs, (src, bgr)):
             handle.reshape(list(x.shape))
             handle.copy_from_cpu(x)
@@ -486,24 +435,63 @@ class InferenceEngine:
                 for name, handle in zip(self.outputs, self._outputs)}
 
 
-def load_exported(model_dir, device="cpu", **engine_options):
-    """InferenceEngine of an exported folder (``tools/export.py`` or the cache)."""
+def resolve_engine(engine, device="cpu"):
+    """The engine that ``engine`` means on ``device``: "auto" is "onnxruntime" on CPU (or
+    "inference" when onnxruntime or paddle2onnx is not installed) and "inference" on GPU."""
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
+    on_cpu = parse_device(device)[0] == "cpu"
+    if engine == "onnxruntime" and not on_cpu:
+        raise ValueError("engine 'onnxruntime' runs on CPU; use engine 'inference' (or 'auto') on GPU")
+    if engine != "auto":
+        return engine
+    if not on_cpu:
+        return "inference"
+    missing = [name for name in ("onnxruntime", "paddle2onnx") if importlib.util.find_spec(name) is None]
+    if missing:
+        log.warning("%s not installed: running Paddle Inference instead of ONNX Runtime "
+                    "(pip install -r requirements.txt)", " and ".join(missing))
+        return "inference"
+    return "onnxruntime"
+
+
+def _check_onnxruntime_options(engine_options):
+    """ONNX Runtime takes ``threads`` only; refuse Paddle Inference's options instead of ignoring them."""
+    asked = [name for name, value, default in (("precision", engine_options.get("precision", "fp32"), "fp32"),
+                                                ("tensorrt", engine_options.get("tensorrt", False), False),
+                                                ("onednn", engine_options.get("onednn", True), True))
+             if value != default]
+    if asked:
+        raise ValueError(f"{', '.join(asked)}: option(s) of engine 'inference', not of 'onnxruntime'")
+
+
+def load_exported(model_dir, device="cpu", engine="auto", **engine_options):
+    """The engine of an exported folder (``tools/export.py`` or the cache): ONNX Runtime or Paddle
+    Inference (``resolve_engine``); ``engine_options`` as for ``load_engine``."""
+    engine = resolve_engine(engine, device)
+    if engine == "dygraph":
+        raise ValueError("an exported folder runs with engine 'auto', 'onnxruntime' or 'inference', not 'dygraph'")
+    if engine == "onnxruntime":
+        _check_onnxruntime_options(engine_options)
+        from .onnx_engine import OnnxRuntimeEngine  # it imports this module
+        return OnnxRuntimeEngine(model_dir, threads=engine_options.get("threads"))
     return InferenceEngine(model_dir, device=device, **engine_options)
 
 
-def load_engine(model_path, options=None, engine="inference", device="cpu", cache_dir=None, **engine_options):
+def load_engine(model_path, options=None, engine="auto", device="cpu", cache_dir=None, **engine_options):
     """A callable ``engine(src, bgr) -> {name: array}`` for the checkpoint ``model_path``.
 
     Args:
         model_path: .pdparams (or official .pth) checkpoint.
         options: ModelOptions; default ``ModelOptions.for_checkpoint(model_path)``.
-        engine: "inference" (exported program, cached next to the checkpoint) or "dygraph".
+        engine: "auto" (the fastest for the device: "onnxruntime" on CPU, "inference" on GPU),
+            "onnxruntime", "inference" (exported program, cached next to the checkpoint) or "dygraph".
         device: "cpu", "gpu" or "gpu:N" (None: Paddle's current device).
         cache_dir: where to cache exports when not next to the checkpoint.
-        engine_options: InferenceEngine options (threads, onednn, precision, tensorrt, trt_*_shape).
+        engine_options: threads; for "inference" also onednn, precision, tensorrt, trt_*_shape
+            (see InferenceEngine).
     """
-    if engine not in ENGINES:
-        raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
+    engine = resolve_engine(engine, device)
     if options is None:
         options = ModelOptions.for_checkpoint(model_path)
     if engine == "dygraph":
@@ -514,4 +502,4 @@ def load_engine(model_path, options=None, engine="inference", device="cpu", cach
         net = options.build()
         load_checkpoint(net, model_path, strict=True)
         return DygraphEngine(net, options, device, engine_options.get("threads"))
-    return InferenceEngine(cached_export(model_path, options, cache_dir), device=device, **engine_options)
+    return load_exported(cached_export(model_path, options, cache_dir), device, engine, **engine_options)

@@ -5,8 +5,9 @@
     out["pha"]    # (H, W) alpha in [0, 1]; out["fgr"]: (H, W, 3) foreground in [0, 1]
     convert("M.pdparams", "video.mp4", "bgr.png", "out/", outputs=("com", "pha"))
 
-``model`` may be a checkpoint path (run through Paddle Inference, exported once and cached),
-an engine of ``model.inference`` or a MattingBase / MattingRefine layer (run eagerly).
+``model`` may be a checkpoint path (exported once and cached, then run by ONNX Runtime on CPU or
+Paddle Inference on GPU), an engine of ``model.inference`` or a MattingBase / MattingRefine layer
+(run eagerly).
 Inputs of any size work: they are padded (edge replication) to a multiple of 4 and the outputs
 cropped back.
 """

@@ -14,6 +14,7 @@ Paddle's CPU elementwise kernels are about 5x slower when they broadcast than on
 """
 import math
 
+import numpy as np
 import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
@@ -86,12 +87,24 @@ def _window_taps(size, pad, backbone_scale):
     return int(math.floor((size - 1) * ratio)) + 3
 
 
-def _repeat2x(x):
-    """Nearest 2x upsampling of small patches, (P, C, h, w) -> (P, C, 2h, 2w): legacy nearest
-    indexing from h to 2h is an exact repeat; a broadcast is ~2x faster than interpolate here."""
-    channels, h, w = x.shape[1:]
-    x = _expand(paddle.reshape(x, [-1, channels, h, 1, w, 1]), [-1, channels, h, 2, w, 2])
-    return paddle.reshape(x, [-1, channels, 2 * h, 2 * w])
+def _upsampled_conv_weight(weight):
+    """A valid k x k convolution of the nearest 2x upsampling of a map, as a convolution of the map
+    itself followed by ``pixel_shuffle(., 2)``: output row 2m + p reads upsampled rows 2m + p + t
+    (t < k), i.e. source rows m + (p + t) // 2, so each output phase (p, q) is a valid n x n
+    convolution with n = k // 2 + 1 whose taps sum the kernel taps that read the same source pixel.
+
+    weight: (O, C, k, k). Returns (4 * O, C, n, n), output channels in pixel_shuffle order (o, p, q).
+    """
+    out_channels, channels, k = weight.shape[:3]
+    n = k // 2 + 1
+    taps = np.zeros((2, n, k), np.float32)  # taps[p, a, t] = 1 where kernel tap t reads source tap a
+    for p in range(2):
+        for t in range(k):
+            taps[p, (p + t) // 2, t] = 1
+    taps = paddle.to_tensor(taps.reshape(2 * n, k), dtype=weight.dtype)
+    phases = paddle.matmul(paddle.matmul(taps, weight.reshape([-1, k, k])), taps, transpose_y=True)
+    phases = phases.reshape([out_channels, channels, 2, n, 2, n]).transpose([0, 2, 4, 1, 3, 5])
+    return phases.reshape([4 * out_channels, channels, n, n])
 
 
 def _crop_windows(images, b, rows, aligned_start, inner, width):
@@ -317,9 +330,17 @@ class Refiner(nn.Layer):
         Returns (P, 4, 4, 4): refined alpha and foreground residual of each 4x4 patch."""
         x = self.relu(self.bn1(self.conv1(stage1)))
         x = self.relu(self.bn2(self.conv2(x)))
-        x = paddle.concat([_repeat2x(x), crops], axis=1)
-        x = self.relu(self.bn3(self.conv3(x)))
+        x = self.relu(self.bn3(self._conv3_upsampled(x, crops)))
         return self.conv4(x)
+
+    def _conv3_upsampled(self, x, skip, skip_padding=0):
+        """conv3(concat([nearest 2x upsampling of x, skip zero-padded by skip_padding])) without
+        materialising the upsampling (see ``_upsampled_conv_weight``; the reference upsamples and
+        concatenates). x: (N, 16, h, w); skip: (N, 6, 2h - 2 * skip_padding, ...).
+        Returns (N, 12, 2h - k + 1, 2w - k + 1)."""
+        channels = x.shape[1]
+        upsampled = F.pixel_shuffle(F.conv2d(x, _upsampled_conv_weight(self.conv3.weight[:, :channels])), 2)
+        return upsampled + F.conv2d(skip, self.conv3.weight[:, channels:], padding=skip_padding)
 
     @staticmethod
     def _paste(image, patches, b, y, x, keep):
@@ -347,17 +368,13 @@ class Refiner(nn.Layer):
         src_bgr = paddle.concat([src, bgr], axis=1)
         x = resize_bilinear(paddle.concat([hid, pha, fgr], axis=1), (H // 2, W // 2))
         y = resize_bilinear(src_bgr, (H // 2, W // 2))
-        if self.kernel_size == 3:
-            x = F.pad(x, [3, 3, 3, 3])
-            y = F.pad(y, [3, 3, 3, 3])
-            src_bgr = F.pad(src_bgr, [2, 2, 2, 2])
-        x = self.relu(self.bn1(self.conv1(paddle.concat([x, y], axis=1))))
+        # The reference zero-pads x and y by 3 and src_bgr by 2 for its valid convs: padded convs
+        # compute the same (and paddle2onnx 2.1 exports F.pad with an uninitialised pad value).
+        x = F.conv2d(paddle.concat([x, y], axis=1), self.conv1.weight, padding=self.pad_half)
+        x = self.relu(self.bn1(x))
         x = self.relu(self.bn2(self.conv2(x)))
-        # (H/2 + 2) -> (H + 4) with legacy nearest indexing is an exact 2x repeat. An explicit size
-        # (not scale_factor, stored as a float64 attribute) keeps the program convertible to ONNX.
-        h, w = spatial_size(x)
-        x = F.interpolate(x, size=[2 * h, 2 * w], mode="nearest")
-        x = self.relu(self.bn3(self.conv3(paddle.concat([x, src_bgr], axis=1))))
+        # The reference's nearest upsampling from H/2 + 2 to H + 4 is an exact 2x repeat.
+        x = self.relu(self.bn3(self._conv3_upsampled(x, src_bgr, self.pad_full)))
         x = self.conv4(x)
         ref = paddle.ones_like(x[:, :1, ::4, ::4])
         return x[:, :1], x[:, 1:], ref

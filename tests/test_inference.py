@@ -1,4 +1,4 @@
-"""model.inference: exported programs through Paddle Inference agree with dygraph; the export cache."""
+"""model.inference: exported programs through ONNX Runtime and Paddle Inference agree with dygraph; the export cache."""
 import json
 import os
 
@@ -8,7 +8,8 @@ import pytest
 
 from model import CheckpointError, MattingBase, MattingRefine
 from model.inference import (ExportError, InferenceEngine, ModelOptions, cache_folder, cache_key, cached_export,
-                             export_model, load_engine, load_exported)
+                             export_model, load_engine, load_exported, resolve_engine)
+from model.onnx_engine import OnnxRuntimeEngine, cached_onnx, export_onnx
 
 TOLERANCE = 1e-4  # the parity tolerance of the project (measured differences are ~1e-6)
 
@@ -32,12 +33,13 @@ def assert_outputs_close(a, b, names):
         np.testing.assert_allclose(a[name], b[name], atol=TOLERANCE, rtol=0, err_msg=name)
 
 
+@pytest.mark.parametrize("engine", ["onnxruntime", "inference"])
 @pytest.mark.parametrize("mode,extra", [("full", {}), ("thresholding", {"refine_threshold": 0.05}),
                                         # k = 60 patches of 40 x 32 locations, without ties in err
                                         ("sampling", {"refine_sample_pixels": 960})])
-def test_inference_matches_dygraph(checkpoint, mode, extra):
+def test_exported_matches_dygraph(checkpoint, engine, mode, extra):
     options = ModelOptions.for_checkpoint(checkpoint, refine_mode=mode, **extra)
-    exported = load_engine(checkpoint, options, engine="inference")
+    exported = load_engine(checkpoint, options, engine=engine)
     eager = load_engine(checkpoint, options, engine="dygraph")
     src, bgr = random_pair()
     a, b = exported(src, bgr), eager(src, bgr)
@@ -51,11 +53,12 @@ def test_inference_matches_dygraph(checkpoint, mode, extra):
         assert (refined <= 60).all()
 
 
-@pytest.mark.parametrize("onednn", [True, False])
-def test_thresholding_with_no_patch_above_threshold(checkpoint, onednn):
+@pytest.mark.parametrize("engine,settings", [("onnxruntime", {}), ("inference", {"onednn": True}),
+                                             ("inference", {"onednn": False})])
+def test_thresholding_with_no_patch_above_threshold(checkpoint, engine, settings):
     options = ModelOptions.for_checkpoint(checkpoint, refine_mode="thresholding", refine_threshold=1.0)
     src, bgr = random_pair(batch=1)
-    a = load_engine(checkpoint, options, onednn=onednn)(src, bgr)
+    a = load_engine(checkpoint, options, engine=engine, **settings)(src, bgr)
     b = load_engine(checkpoint, options, engine="dygraph")(src, bgr)
     assert a["ref_sm"].sum() == 0
     assert_outputs_close(a, b, options.outputs)
@@ -142,3 +145,45 @@ def test_bad_export_folders_and_inputs(checkpoint, tmp_path):
     if not paddle.is_compiled_with_cuda():
         with pytest.raises(ValueError, match="needs a CUDA build"):
             load_engine(checkpoint, device="gpu")
+    with pytest.raises(ValueError, match="precision: option"):
+        load_engine(checkpoint, engine="onnxruntime", precision="fp16")
+    with pytest.raises(ValueError, match="onednn: option"):
+        load_exported(cached_export(checkpoint, ModelOptions.for_checkpoint(checkpoint)), onednn=False)
+
+
+def test_auto_engine_is_onnxruntime_on_cpu_and_converts_once(checkpoint):
+    assert resolve_engine("auto", "cpu") == "onnxruntime"
+    options = ModelOptions.for_checkpoint(checkpoint, refine_mode="full", backbone_scale=0.5)
+    engine = load_engine(checkpoint, options)
+    assert isinstance(engine, OnnxRuntimeEngine)
+    folder = cached_export(checkpoint, options)
+    converted = [n for n in os.listdir(folder) if n.endswith(".onnx")]
+    assert converted == [os.path.basename(cached_onnx(folder))]
+    stamp = os.stat(os.path.join(folder, converted[0])).st_mtime_ns
+    load_engine(checkpoint, options)
+    assert os.stat(os.path.join(folder, converted[0])).st_mtime_ns == stamp  # not converted again
+    assert not [n for n in os.listdir(folder) if n.startswith(".tmp")]
+
+
+def test_conv_channel_padding_keeps_outputs(checkpoint, tmp_path):
+    import onnx
+    import onnxruntime
+    from onnx import numpy_helper
+    options = ModelOptions.for_checkpoint(checkpoint, refine_mode="sampling", refine_sample_pixels=960)
+    folder = cached_export(checkpoint, options)
+    plain, padded = str(tmp_path / "plain.onnx"), str(tmp_path / "padded.onnx")
+    export_onnx(folder, plain, block=1)  # every channel count is a multiple of 1: nothing padded
+    export_onnx(folder, padded, block=8)
+
+    def conv_channels(path):
+        model = onnx.load(path)
+        shapes = {t.name: numpy_helper.to_array(t).shape for t in model.graph.initializer}
+        return {n.name: shapes[n.input[1]][1] for n in model.graph.node if n.op_type == "Conv"}
+
+    before, after = conv_channels(plain), conv_channels(padded)
+    # the decoder's last conv and the refiner's first read a channel concat; others are left alone
+    assert sorted((before[n], after[n]) for n in before if before[n] != after[n]) == [(42, 48), (54, 56)]
+    src, bgr = random_pair()
+    results = [dict(zip(options.outputs, onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
+                        .run(list(options.outputs), {"src": src, "bgr": bgr}))) for path in (plain, padded)]
+    assert_outputs_close(*results, options.outputs)

@@ -156,3 +156,20 @@ def test_thresholding_with_nothing_selected_returns_the_coarse_output_and_trains
     net.train()
     net(src, bgr)[0].mean().backward()  # an empty patch batch must not break the backward pass
     assert net.decoder.conv4.weight.grad is not None
+
+
+@pytest.mark.parametrize("kernel_size", [1, 3])
+def test_conv_of_upsampled_features_equals_the_phase_convs(kernel_size):
+    """The refiner's third conv reads the nearest 2x upsampling of its features; it computes that
+    as 2x2 (or 1x1) phase convs and pixel_shuffle. Check against upsampling explicitly."""
+    from model.refiner import _upsampled_conv_weight
+    rng = np.random.default_rng(kernel_size)
+    # float64: the phase convs sum the taps in another order, which float32 rounds differently
+    x = paddle.to_tensor(rng.standard_normal((5, 16, 4, 4)))
+    weight = paddle.to_tensor(rng.standard_normal((12, 16, kernel_size, kernel_size)))
+    upsampled = paddle.nn.functional.interpolate(x, scale_factor=2, mode="nearest")
+    expected = paddle.nn.functional.conv2d(upsampled, weight)
+    phases = paddle.nn.functional.conv2d(x, _upsampled_conv_weight(weight))
+    got = paddle.nn.functional.pixel_shuffle(phases, 2)
+    assert got.shape == expected.shape == [5, 12, 9 - kernel_size, 9 - kernel_size]
+    np.testing.assert_allclose(got.numpy(), expected.numpy(), atol=1e-10, rtol=0)

@@ -19,7 +19,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from model import CheckpointError, load_checkpoint  # noqa: E402
 from model.inference import (DygraphEngine, ExportError, InferenceEngine, ModelOptions, add_model_arguments,  # noqa: E402
-                             export_model, export_onnx)
+                             export_model)
+from model.onnx_engine import export_onnx  # noqa: E402
 
 
 def build_parser():

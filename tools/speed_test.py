@@ -1,7 +1,7 @@
 """Inference speed of BGMv2 on random tensors (like the reference's inference_speed_test.py).
 
     python tools/speed_test.py --backbone mobilenetv2 --resolution 1920 1080 --refine-mode sampling
-    python tools/speed_test.py --model-path M.pdparams --engine inference dygraph --runs 10
+    python tools/speed_test.py --model-path M.pdparams --engine auto inference dygraph --runs 10
     python tools/speed_test.py --inference-model exported/ --device gpu --precision fp16
 
 Runs each engine --warmup times, then --runs times, and prints the median time per batch and
@@ -23,7 +23,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import paddle  # noqa: E402
 
 from model import CheckpointError  # noqa: E402
-from model.inference import (ENGINES, DygraphEngine, ExportError, InferenceEngine, ModelOptions,  # noqa: E402
+from model.inference import (ENGINES, DygraphEngine, ExportError, ModelOptions,  # noqa: E402
                              add_model_arguments, export_model, load_engine, load_exported)
 
 
@@ -32,14 +32,15 @@ def build_parser():
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     weights = p.add_mutually_exclusive_group()
     weights.add_argument("--model-path", help="checkpoint (default: random weights)")
-    weights.add_argument("--inference-model", help="folder written by tools/export.py (engine inference only)")
+    weights.add_argument("--inference-model", help="folder written by tools/export.py (not with engine dygraph)")
     add_model_arguments(p)
     p.add_argument("--resolution", type=int, nargs=2, default=(1920, 1080), metavar=("WIDTH", "HEIGHT"))
     p.add_argument("--batch-size", type=int, default=1)
-    p.add_argument("--engine", nargs="+", choices=ENGINES, default=["inference"], help="one or more engines")
+    p.add_argument("--engine", nargs="+", choices=ENGINES, default=["auto"],
+                   help="one or more engines (auto: ONNX Runtime on CPU, Paddle Inference on GPU)")
     p.add_argument("--device", default="cpu", help="cpu, gpu or gpu:N")
-    p.add_argument("--precision", choices=("fp32", "fp16"), default="fp32", help="fp16: GPU, engine inference")
-    p.add_argument("--tensorrt", action="store_true", help="TensorRT subgraphs (GPU, engine inference)")
+    p.add_argument("--precision", choices=("fp32", "fp16"), default="fp32", help="fp16: GPU (engine auto or inference)")
+    p.add_argument("--tensorrt", action="store_true", help="TensorRT subgraphs (GPU, engine auto or inference)")
     p.add_argument("--threads", type=int, help="CPU threads (default: $OMP_NUM_THREADS or all cores)")
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--runs", type=int, default=10)
@@ -52,25 +53,18 @@ def make_engines(args, options, workdir):
     infer_options = {"device": args.device, "precision": args.precision, "tensorrt": args.tensorrt}
     if args.threads:
         infer_options["threads"] = args.threads
-    if args.inference_model:
-        if args.engine != ["inference"]:
-            raise ValueError("--inference-model times the inference engine only (--engine inference)")
-        return {"inference": load_exported(args.inference_model, **infer_options)}
-    engines = {}
+    if args.inference_model and "dygraph" in args.engine:
+        raise ValueError("--inference-model runs with engines auto, onnxruntime and inference, not dygraph")
     if args.model_path:
-        for name in args.engine:
-            opts = infer_options if name == "inference" else {"device": args.device, "threads": args.threads}
-            engines[name] = load_engine(args.model_path, options, engine=name, **opts)
-        return engines
-    paddle.seed(args.seed)
-    net = options.build()
-    for name in args.engine:
-        if name == "dygraph":
-            engines[name] = DygraphEngine(net, options, args.device, args.threads)
-        else:
-            engines[name] = InferenceEngine(export_model(net, options, os.path.join(workdir, "model")),
-                                            **infer_options)
-    return engines
+        return {name: load_engine(args.model_path, options, engine=name, **infer_options) for name in args.engine}
+    folder = args.inference_model
+    if folder is None:
+        paddle.seed(args.seed)
+        net = options.build()
+        if args.engine != ["dygraph"]:
+            folder = export_model(net, options, os.path.join(workdir, "model"))
+    return {name: DygraphEngine(net, options, args.device, args.threads) if name == "dygraph"
+            else load_exported(folder, engine=name, **infer_options) for name in args.engine}
 
 
 def time_engine(engine, src, bgr, warmup, runs):
@@ -93,7 +87,7 @@ def main(argv=None):
               file=sys.stderr)
         return 2
     if args.precision == "fp16" and "dygraph" in args.engine:
-        print("speed_test.py: error: --precision fp16 needs --engine inference", file=sys.stderr)
+        print("speed_test.py: error: --precision fp16 needs --engine auto or inference", file=sys.stderr)
         return 2
     options = ModelOptions(args.model_type, args.backbone, args.backbone_scale, args.refine_mode,
                            args.refine_sample_pixels, args.refine_threshold)
