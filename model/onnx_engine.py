@@ -51,12 +51,12 @@ def export_onnx(model_dir, onnx_path, opset_version=16, overwrite=False, block=N
     os.close(fd)
     try:
         try:
-            # Its log goes to stdout: keep that for the commands' tables. ONNX Runtime optimises the
-            # graph itself; paddle2onnx's own pass (Polygraphy) would also set
-            # $POLYGRAPHY_AUTOINSTALL_DEPS, which lets Polygraphy pip-install packages.
+            # Its log goes to stdout: keep that for the commands' tables. No Polygraphy constant
+            # folding (optimize_tool None): ONNX Runtime folds the graph itself at load, and the
+            # folding takes seconds and sets $POLYGRAPHY_AUTOINSTALL_DEPS (pip installs at run time).
             with contextlib.redirect_stdout(sys.stderr):
                 paddle2onnx.export(*(os.path.join(model_dir, f) for f in PROGRAM_FILES), tmp,
-                                   opset_version=opset_version, enable_onnx_checker=True, enable_optimize=False)
+                                   opset_version=opset_version, enable_onnx_checker=True, optimize_tool=None)
         except SystemExit as e:  # paddle2onnx exits on unsupported ops instead of raising
             raise ExportError(f"paddle2onnx could not convert '{model_dir}' (exit status {e.code}; its log "
                               f"above names the op)") from None
@@ -95,9 +95,9 @@ def pad_conv_channels(model, multiple):
     changed = 0
     for conv in [n for n in graph.node if n.op_type == "Conv"]:
         group = next((a.i for a in conv.attribute if a.name == "group"), 1)
-        if group != 1 or conv.input[1] not in initializers:
+        weight = _constant(conv.input[1], initializers, producers)
+        if group != 1 or weight is None:
             continue
-        weight = numpy_helper.to_array(initializers[conv.input[1]])
         extra = -weight.shape[1] % multiple
         source, value = producers.get(conv.input[0]), conv.input[0]
         while source is not None and source.op_type == "Identity" and uses[value] == 1:
@@ -120,6 +120,19 @@ def pad_conv_channels(model, multiple):
                              value=helper.make_tensor("zero", TensorProto.FLOAT, [1], [0.0]))])
         changed += 1
     return changed
+
+
+def _constant(name, initializers, producers):
+    """The value of an initializer or of a Constant node's output (paddle2onnx writes weights as
+    either), else None."""
+    from onnx import numpy_helper
+    if name in initializers:
+        return numpy_helper.to_array(initializers[name])
+    node = producers.get(name)
+    if node is not None and node.op_type == "Constant":
+        value = next((a.t for a in node.attribute if a.name == "value"), None)
+        return None if value is None else numpy_helper.to_array(value)
+    return None
 
 
 def _insert_before(graph, node, new_nodes):

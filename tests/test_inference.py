@@ -175,10 +175,13 @@ def test_conv_channel_padding_keeps_outputs(checkpoint, tmp_path):
     export_onnx(folder, plain, block=1)  # every channel count is a multiple of 1: nothing padded
     export_onnx(folder, padded, block=8)
 
-    def conv_channels(path):
+    def conv_channels(path):  # input channels of each Conv's weight (an initializer or a Constant)
         model = onnx.load(path)
-        shapes = {t.name: numpy_helper.to_array(t).shape for t in model.graph.initializer}
-        return {n.name: shapes[n.input[1]][1] for n in model.graph.node if n.op_type == "Conv"}
+        values = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+        values.update({n.output[0]: numpy_helper.to_array(n.attribute[0].t) for n in model.graph.node
+                       if n.op_type == "Constant" and n.attribute[0].name == "value"})
+        return {n.name: values[n.input[1]].shape[1] for n in model.graph.node
+                if n.op_type == "Conv" and n.input[1] in values}
 
     before, after = conv_channels(plain), conv_channels(padded)
     # the decoder's last conv and the refiner's first read a channel concat; others are left alone
