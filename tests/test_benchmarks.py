@@ -35,9 +35,9 @@ def test_bench_train_prints_both_frameworks(tmp_path):
 
 
 def test_bench_inference_prints_every_engine(tmp_path):
-    text = run("bench_inference.py", "--cases", "mnv2-hd", "--engines", "default", "dygraph", "torch",
+    text = run("bench_inference.py", "--cases", "mnv2-hd", "--engines", "default", "inference", "dygraph", "torch",
                "--rounds", "1", "--runs", "1", "--warmup", "0", "--weights-dir", str(tmp_path))
-    for engine in ("default", "dygraph", "torch"):
+    for engine in ("default", "inference", "dygraph", "torch"):
         row = re.search(rf"^mnv2-hd\s+{engine}\s+({NUMBER})\s+({NUMBER})\s+({NUMBER})\s+(\d+)", text, re.M)
         assert row and float(row.group(1)) > 0 and int(row.group(4)) > 0, text
     assert re.search(r"^mnv2-hd\s+torch\s+\S+\s+\S+\s+1\.00\s", text, re.M), text
