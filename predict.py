@@ -13,9 +13,8 @@ Outputs: pha (8-bit alpha), fgr (foreground), com (RGBA cut-out; for videos a co
 
 The model is exported once (cached in M.inference/ next to the checkpoint) and runs through
 ONNX Runtime on CPU, Paddle Inference on GPU (--engine chooses); --engine dygraph runs it eagerly
-for debugging. Backbone, model type and refiner
-kernel default to the checkpoint's. Outputs appear only when the whole run succeeds; an
-existing --output-dir needs --overwrite.
+for debugging. Backbone, model type and refiner kernel default to the checkpoint's. Outputs
+appear only when the whole run succeeds; an existing --output-dir needs --overwrite.
 """
 import argparse
 import logging
@@ -53,8 +52,7 @@ def build_parser():
                           "(base input side <= 640)"})
 
     r = p.add_argument_group("runtime")
-    r.add_argument("--engine", choices=ENGINES, default="auto",
-                   help=ENGINE_HELP)
+    r.add_argument("--engine", choices=ENGINES, default="auto", help=ENGINE_HELP)
     r.add_argument("--device", default="cpu", help="cpu, gpu or gpu:N")
     r.add_argument("--precision", choices=("fp32", "fp16"), default="fp32", help="fp16 on GPU only")
     r.add_argument("--tensorrt", action="store_true", help="TensorRT subgraphs (GPU, --engine auto or inference)")

@@ -37,9 +37,8 @@ CASES = {
     "r50-hd": ("resnet50", "mattingrefine", 1080, 1920, 0.25, 80_000),
     "r50-base": ("resnet50", "mattingbase", 512, 512, None, None),
 }
-# default: load_engine's choice for the device (ONNX Runtime on CPU, Paddle Inference on GPU)
+# default: load_engine's choice for the device, engine "auto" (ONNX Runtime on CPU, Paddle Inference on GPU)
 ENGINES = ("default", "inference", "dygraph", "torch")
-ENGINE_NAMES = {"default": "auto", "inference": "inference", "dygraph": "dygraph"}
 
 
 def make_input(height, width, seed=0):
@@ -90,8 +89,8 @@ def worker(args):
         options = ModelOptions(model_type=model_type, backbone=backbone,
                                **({k: v for k, v in refine.items()} if model_type == "mattingrefine" else {}))
         half = {"precision": args.precision} if args.precision != "fp32" else {}
-        engine = load_engine(args.pdparams, options, engine=ENGINE_NAMES[args.engine], device=args.device,
-                             threads=args.threads, **half)
+        engine = load_engine(args.pdparams, options, engine="auto" if args.engine == "default" else args.engine,
+                             device=args.device, threads=args.threads, **half)
 
         def run():
             engine(src, bgr)

@@ -23,7 +23,6 @@ from .inference import PROGRAM_FILES, ExportError, ModelOptions, check_batch, re
 __all__ = ["export_onnx", "pad_conv_channels", "channel_block", "cached_onnx", "OnnxRuntimeEngine"]
 
 
-
 def channel_block(cpuinfo_path="/proc/cpuinfo"):
     """Channels per block of ONNX Runtime's blocked CPU convolutions (NCHWc): 16 with AVX-512, else 8."""
     try:
@@ -95,15 +94,15 @@ def pad_conv_channels(model, multiple):
     changed = 0
     for conv in [n for n in graph.node if n.op_type == "Conv"]:
         group = next((a.i for a in conv.attribute if a.name == "group"), 1)
-        weight = _constant(conv.input[1], initializers, producers)
-        if group != 1 or weight is None:
-            continue
-        extra = -weight.shape[1] % multiple
         source, value = producers.get(conv.input[0]), conv.input[0]
         while source is not None and source.op_type == "Identity" and uses[value] == 1:
             source, value = producers.get(source.input[0]), source.input[0]
         axis = next((a.i for a in source.attribute if a.name == "axis"), None) if source is not None else None
-        if extra == 0 or source is None or source.op_type != "Concat" or axis != 1 or uses[value] != 1:
+        if group != 1 or source is None or source.op_type != "Concat" or axis != 1 or uses[value] != 1:
+            continue
+        weight = _constant(conv.input[1], initializers, producers)  # decoded only for these few convs
+        extra = -weight.shape[1] % multiple if weight is not None else 0
+        if extra == 0:
             continue
         tag = f"{conv.name or conv.output[0]}.channel_pad"
         padded = np.concatenate([weight, np.zeros((weight.shape[0], extra, *weight.shape[2:]), weight.dtype)], axis=1)
