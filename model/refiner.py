@@ -68,9 +68,16 @@ def _tap_weights(pos, out_size, in_size, k):
     first = i0[:, 0]
     local = first.unsqueeze(1)
     shape = [-1, pos.shape[1], k]
-    weights = (F.one_hot(paddle.clip(i0 - local, 0, k - 1), k) * _expand(w0.unsqueeze(2), shape)
-               + F.one_hot(paddle.clip(i1 - local, 0, k - 1), k) * _expand(w1.unsqueeze(2), shape))
+    weights = (_one_hot(paddle.clip(i0 - local, 0, k - 1), k) * _expand(w0.unsqueeze(2), shape)
+               + _one_hot(paddle.clip(i1 - local, 0, k - 1), k) * _expand(w1.unsqueeze(2), shape))
     return weights, first
+
+
+def _one_hot(index, k):
+    """float32 (..., k) rows with a 1 at ``index`` (int64 in [0, k)). A comparison, not F.one_hot:
+    ONNX Runtime's CUDA provider runs the OneHot that F.one_hot exports to on the CPU (measured on
+    an H100), a copy to the host and back that stalls the GPU every frame."""
+    return (index.unsqueeze(-1) == paddle.arange(k, dtype=index.dtype)).astype("float32")
 
 
 def _window_taps(size, pad, backbone_scale):
