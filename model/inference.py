@@ -11,8 +11,9 @@ atomically (temporary folder + rename), so a crash never leaves a cache that lat
 ``engine="auto"`` (the default) picks the fastest engine for the device:
 ``"onnxruntime"`` on CPU (the program converted to ONNX with paddle2onnx and cached in the same
 folder; see ``model.onnx_engine``), ``"inference"`` on GPU (``paddle.inference``, optional TensorRT
-and fp16; on CPU it uses oneDNN). ``engine="dygraph"`` runs the network eagerly (for debugging;
-2-3x slower on CPU).
+and fp16; on CPU it uses oneDNN). With a CPU build of Paddle, "auto" on GPU runs ONNX Runtime's
+CUDA provider (the onnxruntime-gpu package; fp32 or fp16). ``engine="dygraph"`` runs the network
+eagerly (for debugging; 2-3x slower on CPU).
 
 Outputs (dict of float32 numpy arrays):
     mattingrefine: pha (B,1,H,W), fgr (B,3,H,W), pha_sm (B,1,Hc,Wc), fgr_sm (B,3,Hc,Wc),
@@ -37,6 +38,7 @@ from .cpu import cpu_threads, use_cpu_threads
 from .loading import MODEL_TYPES, build_model, checkpoint_info, load_checkpoint
 from .matting import BACKBONES
 from .media import make_ordinary
+from .onnx_session import parse_gpu_index
 from .refiner import REFINE_MODES
 
 __all__ = ["ENGINES", "ENGINE_HELP", "ModelOptions", "MODEL_ARGUMENTS", "add_model_arguments", "output_names",
@@ -47,8 +49,9 @@ log = logging.getLogger(__name__)
 
 # auto: onnxruntime on CPU, inference on GPU (see resolve_engine)
 ENGINES = ("auto", "onnxruntime", "inference", "dygraph")
-ENGINE_HELP = ("auto (default): the fastest for the device, ONNX Runtime on CPU, Paddle Inference on GPU; "
-               "onnxruntime; inference: Paddle Inference (oneDNN on CPU); dygraph: eager, for debugging")
+ENGINE_HELP = ("auto (default): the fastest for the device, ONNX Runtime on CPU, Paddle Inference on GPU "
+               "(ONNX Runtime's CUDA provider with a CPU build of Paddle); onnxruntime (GPU: onnxruntime-gpu); "
+               "inference: Paddle Inference (oneDNN on CPU); dygraph: eager, for debugging")
 OUTPUTS = {"mattingbase": ("pha", "fgr", "err", "hid"),
            "mattingrefine": ("pha", "fgr", "pha_sm", "fgr_sm", "err_sm", "ref_sm")}
 PROGRAM_FILES = ("model.json", "model.pdiparams")
@@ -306,16 +309,15 @@ def check_batch(src, bgr):
     return src, bgr
 
 
-def parse_device(device):
-    """("cpu", 0) or ("gpu", id) from "cpu", "gpu" or "gpu:N"; None means Paddle's current device."""
+def parse_device(device, paddle_runs_it=True):
+    """("cpu", 0) or ("gpu", id) from "cpu", "gpu" or "gpu:N"; None means Paddle's current device.
+    A GPU that Paddle runs on (``paddle_runs_it``) needs a CUDA build of Paddle (ValueError)."""
     if device is None:
         device = paddle.device.get_device()
-    kind, _, index = str(device).partition(":")
-    if kind not in ("cpu", "gpu") or (index and not index.isdigit()) or (kind == "cpu" and index):
-        raise ValueError(f"device must be 'cpu', 'gpu' or 'gpu:N', got {device!r}")
-    if kind == "gpu" and not paddle.is_compiled_with_cuda():
+    gpu = parse_gpu_index(device)
+    if gpu is not None and paddle_runs_it and not paddle.is_compiled_with_cuda():
         raise ValueError(f"device {device!r} needs a CUDA build of Paddle (paddlepaddle-gpu); this one is CPU-only")
-    return kind, int(index or 0)
+    return ("cpu", 0) if gpu is None else ("gpu", gpu)
 
 
 class DygraphEngine:
@@ -437,16 +439,15 @@ class InferenceEngine:
 
 def resolve_engine(engine, device="cpu"):
     """The engine that ``engine`` means on ``device``: "auto" is "onnxruntime" on CPU (or
-    "inference" when onnxruntime or paddle2onnx is not installed) and "inference" on GPU."""
+    "inference" when onnxruntime or paddle2onnx is not installed) and "inference" on GPU (or
+    "onnxruntime", its CUDA provider, when Paddle is a CPU build)."""
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
-    on_cpu = parse_device(device)[0] == "cpu"
-    if engine == "onnxruntime" and not on_cpu:
-        raise ValueError("engine 'onnxruntime' runs on CPU; use engine 'inference' (or 'auto') on GPU")
+    on_cpu = parse_device(device, paddle_runs_it=engine in ("inference", "dygraph"))[0] == "cpu"
     if engine != "auto":
         return engine
     if not on_cpu:
-        return "inference"
+        return "inference" if paddle.is_compiled_with_cuda() else "onnxruntime"
     missing = [name for name in ("onnxruntime", "paddle2onnx") if importlib.util.find_spec(name) is None]
     if missing:
         log.warning("%s not installed: running Paddle Inference instead of ONNX Runtime "
@@ -456,9 +457,8 @@ def resolve_engine(engine, device="cpu"):
 
 
 def _check_onnxruntime_options(engine_options):
-    """ONNX Runtime takes ``threads`` only; refuse Paddle Inference's options instead of ignoring them."""
-    asked = [name for name, value, default in (("precision", engine_options.get("precision", "fp32"), "fp32"),
-                                                ("tensorrt", engine_options.get("tensorrt", False), False),
+    """ONNX Runtime takes ``threads`` and ``precision``; refuse Paddle Inference's options instead of ignoring them."""
+    asked = [name for name, value, default in (("tensorrt", engine_options.get("tensorrt", False), False),
                                                 ("onednn", engine_options.get("onednn", True), True))
              if value != default]
     if asked:
@@ -474,7 +474,8 @@ def load_exported(model_dir, device="cpu", engine="auto", **engine_options):
     if engine == "onnxruntime":
         _check_onnxruntime_options(engine_options)
         from .onnx_engine import OnnxRuntimeEngine  # it imports this module
-        return OnnxRuntimeEngine(model_dir, threads=engine_options.get("threads"))
+        return OnnxRuntimeEngine(model_dir, device=device, threads=engine_options.get("threads"),
+                                 precision=engine_options.get("precision", "fp32"))
     return InferenceEngine(model_dir, device=device, **engine_options)
 
 
@@ -488,15 +489,15 @@ def load_engine(model_path, options=None, engine="auto", device="cpu", cache_dir
             "onnxruntime", "inference" (exported program, cached next to the checkpoint) or "dygraph".
         device: "cpu", "gpu" or "gpu:N" (None: Paddle's current device).
         cache_dir: where to cache exports when not next to the checkpoint.
-        engine_options: threads; for "inference" also onednn, precision, tensorrt, trt_*_shape
-            (see InferenceEngine).
+        engine_options: threads; precision ("fp16" on GPU) for "onnxruntime" and "inference"; for
+            "inference" also onednn, tensorrt, trt_*_shape (see InferenceEngine).
     """
     engine = resolve_engine(engine, device)
     if options is None:
         options = ModelOptions.for_checkpoint(model_path)
     if engine == "dygraph":
         if engine_options.get("precision", "fp32") != "fp32" or engine_options.get("tensorrt"):
-            raise ValueError("precision fp16 and tensorrt need engine='inference'")
+            raise ValueError("precision fp16 and tensorrt are options of the exported engines, not of 'dygraph'")
         kind, index = parse_device(device)
         paddle.set_device("cpu" if kind == "cpu" else f"gpu:{index}")
         net = options.build()

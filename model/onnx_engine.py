@@ -3,10 +3,12 @@
     path = export_onnx("M.inference/<key>", "model.onnx")      # paddle2onnx + the rewrite below
     engine = OnnxRuntimeEngine("M.inference/<key>")             # converts once, then cached
     out = engine(src, bgr)       # like InferenceEngine: dict of float32 arrays
+    engine = OnnxRuntimeEngine("M.inference/<key>", device="gpu", precision="fp16")  # onnxruntime-gpu
 
 On CPU ONNX Runtime runs this network faster than Paddle Inference with oneDNN (its MLAS
 convolutions and resizes; measured in benchmarks/bench_inference.py), so it is the default CPU
-engine. The ONNX model is converted from the exported Paddle program (``model.inference``) and
+engine. On GPU its CUDA provider runs the same model (fp16: ``model.onnx_session.float16_model``).
+The ONNX models are converted from the exported Paddle program (``model.inference``) and
 cached beside it.
 """
 import collections
@@ -19,8 +21,9 @@ import numpy as np
 
 from .cpu import cpu_threads
 from .inference import PROGRAM_FILES, ExportError, ModelOptions, check_batch, read_export_meta
+from .onnx_session import create_session, float16_model, parse_gpu_index
 
-__all__ = ["export_onnx", "pad_conv_channels", "channel_block", "cached_onnx", "OnnxRuntimeEngine"]
+__all__ = ["export_onnx", "pad_conv_channels", "channel_block", "cached_onnx", "cached_float16", "OnnxRuntimeEngine"]
 
 
 def channel_block(cpuinfo_path="/proc/cpuinfo"):
@@ -46,9 +49,7 @@ def export_onnx(model_dir, onnx_path, opset_version=16, overwrite=False, block=N
     onnx_path = os.path.abspath(os.fspath(onnx_path))
     if os.path.exists(onnx_path) and not overwrite:
         raise FileExistsError(f"ONNX file already exists: '{onnx_path}' (pass overwrite=True / --overwrite)")
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".onnx", dir=os.path.dirname(onnx_path))
-    os.close(fd)
-    try:
+    with _written_atomically(onnx_path) as tmp:
         try:
             # Its log goes to stdout: keep that for the commands' tables. No Polygraphy constant
             # folding (optimize_tool None): ONNX Runtime folds the graph itself at load, and the
@@ -68,11 +69,20 @@ def export_onnx(model_dir, onnx_path, opset_version=16, overwrite=False, block=N
         onnx.checker.check_model(model)
         onnx.save(model, tmp)
         _check_onnx_runs(tmp, model_dir)
-        os.replace(tmp, onnx_path)
+    return onnx_path
+
+
+@contextlib.contextmanager
+def _written_atomically(path):
+    """Yields a temporary file name beside ``path``; renamed to ``path`` if the block succeeds, else removed."""
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".onnx", dir=os.path.dirname(os.path.abspath(path)))
+    os.close(fd)
+    try:
+        yield tmp
+        os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
-    return onnx_path
 
 
 def pad_conv_channels(model, multiple):
@@ -177,29 +187,40 @@ def cached_onnx(model_dir):
     return path
 
 
+def cached_float16(onnx_path):
+    """The fp16 model (``float16_model``) of the ONNX file ``onnx_path``, converted on first use and
+    kept beside it as ``<name>.fp16.onnx`` (written atomically)."""
+    import onnx
+    path = f"{os.fspath(onnx_path)[:-len('.onnx')]}.fp16.onnx"
+    if not os.path.isfile(path):
+        with _written_atomically(path) as tmp:
+            onnx.save(float16_model(onnx.load(onnx_path)), tmp)
+    return path
+
+
 class OnnxRuntimeEngine:
-    """Runs an exported program folder (``export_model``) with ONNX Runtime on CPU.
+    """Runs an exported program folder (``export_model``) with ONNX Runtime.
 
     Args:
         model_dir: folder with model.json, model.pdiparams and meta.json; the ONNX model is
             converted into it on first use (``cached_onnx``).
+        device: "cpu", or "gpu" / "gpu:N" for the CUDA provider (the onnxruntime-gpu package).
         threads: CPU threads (default: ``model.cpu.cpu_threads``, i.e. $OMP_NUM_THREADS, else all cores).
+        precision: "fp32", or "fp16" on GPU (``cached_float16``; inputs and outputs stay float32).
     """
 
-    def __init__(self, model_dir, threads=None):
-        import onnxruntime
+    def __init__(self, model_dir, device="cpu", threads=None, precision="fp32"):
         meta = read_export_meta(model_dir)
+        if precision not in ("fp32", "fp16"):
+            raise ValueError(f"precision must be 'fp32' or 'fp16', got {precision!r}")
+        if precision == "fp16" and parse_gpu_index(device) is None:
+            raise ValueError("precision fp16 needs device='gpu' (ONNX Runtime has no fast fp16 CPU kernels)")
         self.model_dir = os.fspath(model_dir)
         self.options = ModelOptions.from_dict(meta["options"])
         self.outputs = tuple(meta["outputs"])
-        settings = onnxruntime.SessionOptions()
-        settings.intra_op_num_threads = cpu_threads(threads)
-        settings.inter_op_num_threads = 1
-        # Planning one block for all intermediates per input shape costs 1.5x the peak memory at 4K
-        # (2.2 GB against 1.5 GB) and buys no speed here.
-        settings.enable_mem_pattern = False
-        self.session = onnxruntime.InferenceSession(cached_onnx(model_dir), settings,
-                                                    providers=["CPUExecutionProvider"])
+        path = cached_onnx(model_dir)
+        self.session = create_session(cached_float16(path) if precision == "fp16" else path, device,
+                                      cpu_threads(threads))
 
     def __call__(self, src, bgr):
         src, bgr = check_batch(src, bgr)

@@ -3,6 +3,7 @@ import json
 import os
 
 import numpy as np
+import onnxruntime
 import paddle
 import pytest
 
@@ -144,9 +145,14 @@ def test_bad_export_folders_and_inputs(checkpoint, tmp_path):
         load_engine(checkpoint, engine="dygraph", device="tpu")
     if not paddle.is_compiled_with_cuda():
         with pytest.raises(ValueError, match="needs a CUDA build"):
-            load_engine(checkpoint, device="gpu")
-    with pytest.raises(ValueError, match="precision: option"):
+            load_engine(checkpoint, engine="inference", device="gpu")
+        if "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
+            with pytest.raises(ValueError, match="needs the onnxruntime-gpu package .* or a CUDA build of Paddle"):
+                load_engine(checkpoint, device="gpu")  # auto: ONNX Runtime's CUDA provider with this Paddle
+    with pytest.raises(ValueError, match="precision fp16 needs device='gpu'"):
         load_engine(checkpoint, engine="onnxruntime", precision="fp16")
+    with pytest.raises(ValueError, match="tensorrt: option"):
+        load_engine(checkpoint, engine="onnxruntime", tensorrt=True)
     with pytest.raises(ValueError, match="onednn: option"):
         load_exported(cached_export(checkpoint, ModelOptions.for_checkpoint(checkpoint)), onednn=False)
 
@@ -163,6 +169,37 @@ def test_auto_engine_is_onnxruntime_on_cpu_and_converts_once(checkpoint):
     load_engine(checkpoint, options)
     assert os.stat(os.path.join(folder, converted[0])).st_mtime_ns == stamp  # not converted again
     assert not [n for n in os.listdir(folder) if n.startswith(".tmp")]
+
+
+def test_float16_model_keeps_coordinates_float32(checkpoint):
+    """The fp16 model of the CUDA provider: convolutions read fp16, but the patch coordinates stay
+    float32 (in fp16 a position above 1024 px loses its half pixel), as do inputs and outputs."""
+    import onnx
+    from onnx import TensorProto, shape_inference
+
+    from model.onnx_engine import cached_float16
+    options = ModelOptions.for_checkpoint(checkpoint, refine_mode="sampling", refine_sample_pixels=4000)
+    path = cached_onnx(cached_export(checkpoint, options))
+    half_path = cached_float16(path)
+    stamp = os.stat(half_path).st_mtime_ns
+    assert half_path.endswith(".fp16.onnx") and cached_float16(path) == half_path
+    assert os.stat(half_path).st_mtime_ns == stamp  # converted once
+    model = onnx.load(half_path)
+    types = {v.name: v.type.tensor_type.elem_type for v in shape_inference.infer_shapes(model).graph.value_info}
+    assert {v.type.tensor_type.elem_type for v in (*model.graph.input, *model.graph.output)} == {TensorProto.FLOAT}
+    convs = [n for n in model.graph.node if n.op_type == "Conv"]
+    floors = [n for n in model.graph.node if n.op_type == "Floor"]  # positions and patch rows (floor division)
+    assert convs and {types.get(n.input[0]) for n in convs} == {TensorProto.FLOAT16}
+    assert floors and TensorProto.FLOAT16 not in {types.get(n.input[0]) for n in floors}  # float32 or float64
+    # The refined patches of a 2176 px wide frame sit at half-resolution columns above 1024.
+    src, bgr = random_pair(batch=1, height=64, width=2176)
+    full, half = (dict(zip(options.outputs, onnxruntime.InferenceSession(p, providers=["CPUExecutionProvider"])
+                           .run(list(options.outputs), {"src": src, "bgr": bgr}))) for p in (path, half_path))
+    for name in ("pha_sm", "fgr_sm", "err_sm"):
+        np.testing.assert_allclose(half[name], full[name], atol=0.02, err_msg=name)
+    assert np.abs(half["pha"] - full["pha"]).mean() < 0.01
+    with pytest.raises(ValueError, match="precision fp16 needs device='gpu'"):
+        OnnxRuntimeEngine(cached_export(checkpoint, options), precision="fp16")
 
 
 def test_conv_channel_padding_keeps_outputs(checkpoint, tmp_path):

@@ -39,7 +39,7 @@ def build_parser():
     p.add_argument("--engine", nargs="+", choices=ENGINES, default=["auto"],
                    help="one or more engines (auto: ONNX Runtime on CPU, Paddle Inference on GPU)")
     p.add_argument("--device", default="cpu", help="cpu, gpu or gpu:N")
-    p.add_argument("--precision", choices=("fp32", "fp16"), default="fp32", help="fp16: GPU (engine auto or inference)")
+    p.add_argument("--precision", choices=("fp32", "fp16"), default="fp32", help="fp16: GPU (engines auto, onnxruntime, inference)")
     p.add_argument("--tensorrt", action="store_true", help="TensorRT subgraphs (GPU, engine auto or inference)")
     p.add_argument("--threads", type=int, help="CPU threads (default: $OMP_NUM_THREADS or all cores)")
     p.add_argument("--warmup", type=int, default=3)
