@@ -12,10 +12,12 @@ and converted with our converter) and the same synthetic input. Each engine runs
 process per round (warm-up, then ``--runs`` timed frames), the rounds interleave the engines so
 that machine noise hits them alike, and the table reports the median over all timed frames,
 the time ratio to the reference, and each process's peak resident memory (and its growth while
-running frames). On a GPU (``--device gpu``) the default path is also timed in fp16 and frames
-per second are reported.
+running frames). On a GPU (``--device gpu``) the default path and the reference are also timed in
+fp16 (ratios compare the same precision); the fps column is 1 / (s/frame).
 
-Needs torch and backgroundmattingv2==1.0 (pip install -r requirements-test.txt).
+Needs torch and backgroundmattingv2==1.0 (pip install -r requirements-test.txt). For a GPU machine
+without Paddle, benchmarks/bench_onnx_gpu.py times the same exported models under ONNX Runtime's
+CUDA provider.
 """
 import argparse
 import json
@@ -36,7 +38,9 @@ CASES = {
     "mnv2-4k": ("mobilenetv2", "mattingrefine", 2160, 3840, 0.125, 320_000),
     "r50-hd": ("resnet50", "mattingrefine", 1080, 1920, 0.25, 80_000),
     "r50-base": ("resnet50", "mattingbase", 512, 512, None, None),
+    "r50-4k": ("resnet50", "mattingrefine", 2160, 3840, 0.125, 320_000),  # GPU (bench_onnx_gpu.py); slow on CPU
 }
+DEFAULT_CASES = ("mnv2-hd", "mnv2-4k", "r50-hd", "r50-base")
 # default: load_engine's choice for the device, engine "auto" (ONNX Runtime on CPU, Paddle Inference on GPU)
 ENGINES = ("default", "inference", "dygraph", "torch")
 
@@ -62,6 +66,32 @@ def _memory_kib(field):
     return 0
 
 
+def torch_runner(net, src, bgr, device, dtype):
+    """One frame of the reference ``net`` as the paper's speed test runs it: inputs already on
+    ``device`` ("cpu" or "cuda") in ``dtype``, torch.inference_mode, synchronised on CUDA."""
+    import torch
+    s, b = (torch.from_numpy(x).to(device, dtype) for x in (src, bgr))
+
+    def run():
+        with torch.inference_mode():
+            net(s, b)
+        if device == "cuda":
+            torch.cuda.synchronize()
+    return run
+
+
+def time_frames(run, warmup, runs):
+    """Seconds of each of ``runs`` calls of ``run`` after ``warmup`` untimed ones."""
+    for _ in range(warmup):
+        run()
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return times
+
+
 def worker(args):
     """Time one engine on one case in this process; print a JSON line."""
     backbone, model_type, height, width, scale, pixels = CASES[args.case]
@@ -75,14 +105,8 @@ def worker(args):
         device = "cuda" if args.device == "gpu" else "cpu"
         net = MattingRefine(backbone, **refine) if model_type == "mattingrefine" else MattingBase(backbone)
         net.load_state_dict(torch.load(args.pth, map_location="cpu"))
-        net = net.eval().to(device)
-        s, b = torch.from_numpy(src).to(device), torch.from_numpy(bgr).to(device)
-
-        def run():
-            with torch.inference_mode():
-                net(s, b)
-            if device == "cuda":
-                torch.cuda.synchronize()
+        dtype = torch.float16 if args.precision == "fp16" else torch.float32
+        run = torch_runner(net.eval().to(device, dtype), src, bgr, device, dtype)
     else:
         from model.inference import ModelOptions, load_engine
 
@@ -97,11 +121,7 @@ def worker(args):
     for _ in range(args.warmup):
         run()
     before = _memory_kib("VmRSS:")
-    times = []
-    for _ in range(args.runs):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
+    times = time_frames(run, 0, args.runs)
     print(json.dumps({"times": times, "peak_mib": _memory_kib("VmHWM:") / 1024,
                       "growth_mib": (_memory_kib("VmHWM:") - before) / 1024}))
 
@@ -127,7 +147,7 @@ def run_worker(case, engine, pth, pdparams, args, precision="fp32"):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES))
+    parser.add_argument("--cases", nargs="+", default=list(DEFAULT_CASES), choices=list(CASES))
     parser.add_argument("--engines", nargs="+", default=list(ENGINES), choices=list(ENGINES))
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (one process per engine each)")
@@ -149,8 +169,8 @@ def main():
     folder = args.weights_dir or tempfile.mkdtemp(prefix="bgmv2_bench_")
     os.makedirs(folder, exist_ok=True)
     variants = [(e, "fp32") for e in args.engines]
-    if args.device == "gpu" and "default" in args.engines:
-        variants.append(("default", "fp16"))
+    if args.device == "gpu":
+        variants += [(e, "fp16") for e in ("default", "torch") if e in args.engines]
     rows = []
     for case in args.cases:
         pth, pdparams = prepare_weights(case, folder)
@@ -165,11 +185,12 @@ def main():
                 samples[variant] += out["times"]
                 memory[variant] = (max(memory[variant][0], out["peak_mib"]),
                                    max(memory[variant][1], out["growth_mib"]))
-        reference = float(np.median(samples[("torch", "fp32")])) if ("torch", "fp32") in samples else None
-        for variant in variants:
+        for variant in variants:  # the ratio to the reference in the same precision
             median = float(np.median(samples[variant]))
+            reference = float(np.median(samples[("torch", variant[1])])) if ("torch", variant[1]) in samples \
+                else float("nan")
             rows.append((case, f"{variant[0]}" + (" fp16" if variant[1] == "fp16" else ""), median,
-                         median / reference if reference else float("nan"), *memory[variant]))
+                         median / reference, *memory[variant]))
         print(f"done: {case}", file=sys.stderr, flush=True)
 
     print(f"\nthreads={args.threads} device={args.device} rounds={args.rounds} runs/round={args.runs} "

@@ -41,3 +41,20 @@ def test_bench_inference_prints_every_engine(tmp_path):
         row = re.search(rf"^mnv2-hd\s+{engine}\s+({NUMBER})\s+({NUMBER})\s+({NUMBER})\s+(\d+)", text, re.M)
         assert row and float(row.group(1)) > 0 and int(row.group(4)) > 0, text
     assert re.search(r"^mnv2-hd\s+torch\s+\S+\s+\S+\s+1\.00\s", text, re.M), text
+
+
+def test_bench_onnx_gpu_packs_and_runs_on_cpu(tmp_path):
+    """The GPU benchmark's pack (weights out of the graphs, rounded to 8 bits) rebuilds a model whose
+    outputs match the packed CPU outputs; a dry run on the CPU prints both engines."""
+    pack = tmp_path / "pack"
+    run("bench_onnx_gpu.py", "pack", str(pack), "--cases", "mnv2-hd", "--weights-dir", str(tmp_path))
+    sizes = {p.name: p.stat().st_size for p in pack.iterdir()}
+    assert sizes["mobilenetv2.npz"] < 6e6 < os.path.getsize(tmp_path / "mobilenetv2_mattingrefine.pth") / 3
+    assert sizes["mnv2-hd.onnx"] < 1e6  # the graph travels without its weights
+    text = run("bench_onnx_gpu.py", "run", str(pack), "--device", "cpu", "--cases", "mnv2-hd", "--precisions", "fp32",
+               "--runs", "1", "--warmup", "0")
+    row = re.search(rf"^mnv2-hd\s+onnxruntime\s+fp32\s+({NUMBER})\s+{NUMBER}\s+({NUMBER})\s+0\s+(\S+) \((\d+)%\)",
+                    text, re.M)
+    assert row and float(row.group(1)) > 0, text
+    assert float(row.group(3)) < 1e-3 and row.group(4) == "100", text  # the packed outputs are stored in float16
+    assert re.search(r"^mnv2-hd\s+torch\s+fp32\s+\S+\s+\S+\s+1\.00\s", text, re.M), text
