@@ -66,6 +66,14 @@ def _memory_kib(field):
     return 0
 
 
+def refine_options(case):
+    """The case's refiner settings (sampling mode), keyword arguments of both frameworks' models; {} for base."""
+    _, model_type, _, _, scale, pixels = CASES[case]
+    if model_type != "mattingrefine":
+        return {}
+    return dict(backbone_scale=scale, refine_mode="sampling", refine_sample_pixels=pixels)
+
+
 def torch_runner(net, src, bgr, device, dtype):
     """One frame of the reference ``net`` as the paper's speed test runs it: inputs already on
     ``device`` ("cpu" or "cuda") in ``dtype``, torch.inference_mode, synchronised on CUDA."""
@@ -94,9 +102,9 @@ def time_frames(run, warmup, runs):
 
 def worker(args):
     """Time one engine on one case in this process; print a JSON line."""
-    backbone, model_type, height, width, scale, pixels = CASES[args.case]
+    backbone, model_type, height, width = CASES[args.case][:4]
     src, bgr = make_input(height, width)
-    refine = dict(backbone_scale=scale, refine_mode="sampling", refine_sample_pixels=pixels)
+    refine = refine_options(args.case)
     if args.engine == "torch":
         import torch
         from BackgroundMattingV2.model.model import MattingBase, MattingRefine
@@ -110,8 +118,7 @@ def worker(args):
     else:
         from model.inference import ModelOptions, load_engine
 
-        options = ModelOptions(model_type=model_type, backbone=backbone,
-                               **({k: v for k, v in refine.items()} if model_type == "mattingrefine" else {}))
+        options = ModelOptions(model_type=model_type, backbone=backbone, **refine)
         half = {"precision": args.precision} if args.precision != "fp32" else {}
         engine = load_engine(args.pdparams, options, engine="auto" if args.engine == "default" else args.engine,
                              device=args.device, threads=args.threads, **half)

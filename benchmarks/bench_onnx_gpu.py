@@ -34,7 +34,8 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from benchmarks.bench_inference import CASES, make_input, time_frames, torch_runner  # noqa: E402  (no Paddle)
+from benchmarks.bench_inference import (CASES, make_input, prepare_weights, refine_options, time_frames,  # noqa: E402
+                                        torch_runner)  # (none of them imports Paddle)
 
 GPU_CASES = ("mnv2-hd", "mnv2-4k", "r50-hd", "r50-4k")
 CHECK_SIZE = (288, 512)  # the check input (H, W)
@@ -109,15 +110,13 @@ def pack(args):
 
     from model.inference import ModelOptions, cached_export
     from model.onnx_engine import cached_onnx
-    from tools.make_reference_checkpoint import ensure_reference_weights
     os.makedirs(args.folder, exist_ok=True)
     weights_dir = args.weights_dir or tempfile.mkdtemp(prefix="bgmv2_bench_")
     stores, manifest = {}, {}
     for case in args.cases:
-        backbone, model_type, height, width, scale, pixels = CASES[case]
-        _, pdparams = ensure_reference_weights(weights_dir, backbone, refine=True)
-        options = ModelOptions(model_type=model_type, backbone=backbone, backbone_scale=scale,
-                               refine_mode="sampling", refine_sample_pixels=pixels)
+        backbone, model_type = CASES[case][:2]
+        _, pdparams = prepare_weights(case, weights_dir)
+        options = ModelOptions(model_type=model_type, backbone=backbone, **refine_options(case))
         model = onnx.load(cached_onnx(cached_export(pdparams, options)))
         store = stores.setdefault(backbone, {})
         names = strip_weights(model, store)
@@ -158,7 +157,7 @@ def _gpu_memory_mib():
 
 def worker(args):
     """Time one variant of one case in this process; print a JSON line."""
-    backbone, model_type, height, width, scale, pixels = CASES[args.case]
+    backbone, _, height, width = CASES[args.case][:4]
     src, bgr = make_input(height, width)
     start_memory = _gpu_memory_mib() if args.device == "gpu" else 0.0
     result = {}
@@ -169,8 +168,7 @@ def worker(args):
         torch.backends.cudnn.benchmark = True
         dtype = torch.float16 if args.precision == "fp16" else torch.float32
         device = "cuda" if args.device == "gpu" else "cpu"
-        net = build_reference_model(backbone, refine=True, backbone_scale=scale, refine_mode="sampling",
-                                    refine_sample_pixels=pixels)
+        net = build_reference_model(backbone, refine=True, **refine_options(args.case))
         run = torch_runner(net.to(device, dtype), src, bgr, device, dtype)
     else:
         if args.device == "gpu":
@@ -186,7 +184,8 @@ def worker(args):
         with tempfile.TemporaryDirectory() as folder:
             path = os.path.join(folder, "model.onnx")
             onnx.save(model, path)
-            session = ort.create_session(path, args.device, cuda_options=dict(o.split("=", 1) for o in args.cuda_option))
+            cuda_options = dict(option.split("=", 1) for option in args.cuda_option)
+            session = ort.create_session(path, args.device, cuda_options=cuda_options)
         check_src, check_bgr = make_input(*CHECK_SIZE)
         out = dict(zip(("pha", "fgr", "ref_sm"), session.run(["pha", "fgr", "ref_sm"],
                                                              {"src": check_src, "bgr": check_bgr})))
@@ -223,8 +222,8 @@ def run(args):
                     print(f"{case} {engine} {precision} failed:\n{done.stderr[-3000:]}", file=sys.stderr, flush=True)
                     continue
                 out = json.loads(done.stdout.strip().splitlines()[-1])
-                rows.append(dict(out, case=case, engine=" ".join([engine, *args.cuda_option] if engine == "onnxruntime" else [engine]),
-                                 precision=precision, device=args.device,
+                label = " ".join([engine, *args.cuda_option] if engine == "onnxruntime" else [engine])
+                rows.append(dict(out, case=case, engine=label, precision=precision, device=args.device,
                                  median=float(np.median(out["times"])), runs=args.runs, warmup=args.warmup))
                 print(json.dumps({k: v for k, v in rows[-1].items() if k != "times"}), file=sys.stderr, flush=True)
                 if args.json:

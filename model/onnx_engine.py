@@ -153,12 +153,10 @@ def _insert_before(graph, node, new_nodes):
 
 def _check_onnx_runs(path, model_dir):
     """Run the converted model once in onnxruntime: paddle2onnx can write models that do not run."""
-    import onnxruntime
     rng = np.random.default_rng(0)
     src = rng.random((1, 3, 64, 96), dtype=np.float32)
     try:
-        session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
-        session.run(None, {"src": src, "bgr": np.ascontiguousarray(src[:, :, ::-1])})
+        create_session(path).run(None, {"src": src, "bgr": np.ascontiguousarray(src[:, :, ::-1])})
     except Exception as e:  # onnxruntime's error types are not part of its public API
         raise ExportError(f"paddle2onnx converted '{model_dir}', but onnxruntime cannot run the result: {e}") from e
 
