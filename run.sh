@@ -34,11 +34,10 @@ train() {
     fi
 }
 
-# evaluate NAME BACKBONE: score WORK_DIRS/NAME's final weights on PhotoMatte85 (configs/datasets.yaml)
+# evaluate NAME: score WORK_DIRS/NAME's final weights on PhotoMatte85 (configs/datasets.yaml)
 evaluate() {
     local run=work_dirs/$1
-    "$PYTHON" eval.py --model-path "$run/checkpoints/final.pdparams" --backbone "$2" \
-        --output-dir "$run/eval" --overwrite
+    "$PYTHON" eval.py --model-path "$run/checkpoints/final.pdparams" --output-dir "$run/eval" --overwrite
 }
 
 check_backbone() {
@@ -61,7 +60,7 @@ stage() {
             train train_refine.py --config "configs/${stage}_refine_$backbone.yaml" "$@"
             ;;
     esac
-    evaluate "${stage}_refine_$backbone" "$backbone"
+    evaluate "${stage}_refine_$backbone"
 }
 
 demo() {
@@ -85,7 +84,7 @@ demo() {
     echo "== demo in $dir"
 
     echo "== 1/7 synthetic dataset"
-    "$PYTHON" tools/make_synthetic_dataset.py "$data" --size 256 --seed 0
+    "$PYTHON" -m tools.make_synthetic_dataset "$data" --size 256 --seed 0
     echo "== 2/7 train MattingBase (configs/demo_base_mobilenetv2.yaml)"
     "$PYTHON" train_base.py --config configs/demo_base_mobilenetv2.yaml --dataset-paths "$data/datasets.yaml" \
         --work-dir "$dir"
@@ -99,7 +98,7 @@ demo() {
     "$PYTHON" eval.py --model-path "$refine" --model-type mattingrefine "${model[@]}" "${protocol[@]}" \
         --output-dir "$dir/eval" --save-pred
     echo "== 6/7 baseline: background differencing with the best threshold for the test set"
-    "$PYTHON" tools/background_difference.py "${protocol[@]}" --output-json "$dir/eval/background_difference.json" \
+    "$PYTHON" -m tools.background_difference "${protocol[@]}" --output-json "$dir/eval/background_difference.json" \
         --model-results "$dir/eval/results.json" --report "$dir/metrics.md"
     echo "== 7/7 predict the bundled sample pair"
     "$PYTHON" predict.py --model-path "$refine" --model-type mattingrefine --backbone mobilenetv2 \
@@ -110,6 +109,11 @@ demo() {
 
 case "${1:-}" in
     stage1|stage2|stage3) stage "$@" ;;
-    demo) demo ;;
+    demo)
+        if (( $# > 1 )); then
+            echo "run.sh: 'demo' takes no arguments, got: ${*:2}" >&2
+            exit 2
+        fi
+        demo ;;
     *) usage ;;
 esac

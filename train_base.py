@@ -10,7 +10,8 @@ Examples:
 Outputs go to WORK_DIR/NAME/: checkpoints/ (step-*.pdparams/.pdopt/.pdstate, best.pdparams,
 final.pdparams), vdl/ (VisualDL logs: visualdl --logdir WORK_DIR/NAME/vdl) and config.yaml.
 """
-from model.training.cli import main
+from common import cpu  # noqa: F401  first: reads $OMP_NUM_THREADS before anything imports Paddle
+from training.cli import main
 
 if __name__ == "__main__":
     main("base", __doc__)

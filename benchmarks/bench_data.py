@@ -1,6 +1,6 @@
 """Data-loading throughput of the reference training pipelines (samples/s), by output size and workers.
 
-    python benchmarks/bench_data.py [--data DATASETS_YAML] [--sizes 512 2048] [--workers 0 1 2]
+    python -m benchmarks.bench_data [--data DATASETS_YAML] [--sizes 512 2048] [--workers 0 1 2]
                                     [--batches 6] [--batch-size 0]
 
 Without ``--data`` a synthetic dataset at 1920x1080 (VideoMatte240K HD frames) is
@@ -14,16 +14,14 @@ pipeline, 2048 the refine one. Batch size defaults to the reference's: 8 at 512,
 """
 import argparse
 import os
-import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import paddle  # noqa: E402
+import paddle
 
-from dataset.synthetic import write_synthetic_dataset  # noqa: E402
-from model.training.data import SeededBatchSampler, build_datasets  # noqa: E402
+from dataset.synthetic import write_synthetic_dataset
+from training.data import SeededBatchSampler, build_datasets
 
 REFERENCE_BATCH = {512: 8, 2048: 4}
 

@@ -1,8 +1,8 @@
 """Side-by-side inference speed: our default path, Paddle Inference, dygraph and the official PyTorch model.
 
-    python benchmarks/bench_inference.py                 # all cases and engines, 2 threads, 3 rounds
-    python benchmarks/bench_inference.py --engines default inference torch --rounds 2 --runs 3
-    python benchmarks/bench_inference.py --cases mnv2-hd --rounds 5 --threads 2
+    python -m benchmarks.bench_inference                 # all cases and engines, 2 threads, 3 rounds
+    python -m benchmarks.bench_inference --engines default inference torch --rounds 2 --runs 3
+    python -m benchmarks.bench_inference --cases mnv2-hd --rounds 5 --threads 2
 
 Engines: default (``load_engine``'s choice: ONNX Runtime on CPU, Paddle Inference on GPU),
 inference (Paddle Inference; oneDNN on CPU), dygraph, torch (the reference).
@@ -30,7 +30,6 @@ import time
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 
 # name: (backbone, model_type, height, width, backbone_scale, sample_pixels)
 CASES = {
@@ -116,7 +115,8 @@ def worker(args):
         dtype = torch.float16 if args.precision == "fp16" else torch.float32
         run = torch_runner(net.eval().to(device, dtype), src, bgr, device, dtype)
     else:
-        from model.inference import ModelOptions, load_engine
+        from inference.engines import load_engine
+        from model.options import ModelOptions
 
         options = ModelOptions(model_type=model_type, backbone=backbone, **refine)
         half = {"precision": args.precision} if args.precision != "fp32" else {}
@@ -135,7 +135,7 @@ def worker(args):
 
 def prepare_weights(case, folder):
     """Seeded reference weights as .pth and, through our converter, .pdparams."""
-    from tools.make_reference_checkpoint import ensure_reference_weights
+    from tests.helpers.reference_checkpoint import ensure_reference_weights
 
     backbone, model_type = CASES[case][:2]
     return ensure_reference_weights(folder, backbone, refine=model_type == "mattingrefine")
@@ -143,10 +143,10 @@ def prepare_weights(case, folder):
 
 def run_worker(case, engine, pth, pdparams, args, precision="fp32"):
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
-    cmd = [sys.executable, os.path.abspath(__file__), "--worker", "--case", case, "--engine", engine,
+    cmd = [sys.executable, "-m", __spec__.name, "--worker", "--case", case, "--engine", engine,
            "--pth", pth, "--pdparams", pdparams, "--threads", str(args.threads), "--runs", str(args.runs),
            "--warmup", str(args.warmup), "--device", args.device, "--precision", precision]
-    result = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    result = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True)
     if result.returncode != 0:
         raise RuntimeError(f"{engine} on {case} failed:\n{result.stderr[-3000:]}")
     return json.loads(result.stdout.strip().splitlines()[-1])

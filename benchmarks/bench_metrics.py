@@ -2,23 +2,20 @@
 
 Target (issue): all five metrics together under 2 s on the project's 2-core CPU.
 
-    python benchmarks/bench_metrics.py [--size 2048] [--repeats 3] [--seed 0]
+    python -m benchmarks.bench_metrics [--size 2048] [--repeats 3] [--seed 0]
 
 The mattes are realistic rather than noise: an opaque body with a soft edge and
 a hair-like fringe, a prediction that is blurred and noisy near the edge, a
 trimap from dataset.trimap (paper protocol) widened to a wide unknown band.
 """
 import argparse
-import os
-import sys
 import time
 
 import cv2
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from dataset.trimap import make_trimap  # noqa: E402
-from model import metrics  # noqa: E402
+from dataset.trimap import make_trimap
+from evaluation import metrics
 
 
 def synthetic_case(size, seed):

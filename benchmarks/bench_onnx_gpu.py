@@ -2,8 +2,8 @@
 
 For a GPU machine without Paddle (files must travel small, Paddle can't be installed there):
 
-    python benchmarks/bench_onnx_gpu.py pack PACK/          # here: export, convert, pack (needs Paddle)
-    python benchmarks/bench_onnx_gpu.py run PACK/           # there: needs onnxruntime-gpu, onnx, torch,
+    python -m benchmarks.bench_onnx_gpu pack PACK/          # here: export, convert, pack (needs Paddle)
+    python -m benchmarks.bench_onnx_gpu run PACK/           # there: needs onnxruntime-gpu, onnx, torch,
                                                             # backgroundmattingv2; prints the table
 
 ``pack`` exports each case's model with the seeded reference weights of bench_inference.py through
@@ -12,7 +12,7 @@ ONNX graph without its weights plus one file of weights per backbone, rounded to
 (R50: 40 MB instead of 160 MB), and the CPU outputs of the rounded model on a check input.
 
 ``run`` rebuilds the models, checks the CUDA outputs against those CPU outputs, converts to fp16
-with ``model.onnx_session.float16_model`` (the engine's own conversion), and times, each in its
+with ``inference.onnx_session.float16_model`` (the engine's own conversion), and times, each in its
 own process: ONNX Runtime CUDA fp32 and fp16 (inputs and outputs kept on the GPU with I/O binding,
 cuDNN algorithms searched exhaustively) and the reference in fp32 and fp16 (its own weights,
 calibrated with the same recipe on that machine; speed does not depend on the values:
@@ -22,7 +22,6 @@ With a CUDA build of Paddle, benchmarks/bench_inference.py --device gpu times Pa
 """
 import argparse
 import hashlib
-import importlib.util
 import json
 import os
 import subprocess
@@ -32,22 +31,14 @@ import tempfile
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 
-from benchmarks.bench_inference import (CASES, make_input, prepare_weights, refine_options, time_frames,  # noqa: E402
+from benchmarks.bench_inference import (CASES, make_input, prepare_weights, refine_options, time_frames,
                                         torch_runner)  # (none of them imports Paddle)
 
 GPU_CASES = ("mnv2-hd", "mnv2-4k", "r50-hd", "r50-4k")
 CHECK_SIZE = (288, 512)  # the check input (H, W)
 MIN_PACKED = 4096  # float tensors with fewer elements stay in the graph
 
-
-def onnx_session_module():
-    """model/onnx_session.py, loaded by path: the package's __init__ imports Paddle."""
-    spec = importlib.util.spec_from_file_location("onnx_session", os.path.join(ROOT, "model", "onnx_session.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _weight_tensors(model):
@@ -108,8 +99,9 @@ def pack(args):
     import onnx
     import onnxruntime
 
-    from model.inference import ModelOptions, cached_export
-    from model.onnx_engine import cached_onnx
+    from inference.export import cached_export
+    from inference.onnx_engine import cached_onnx
+    from model.options import ModelOptions
     os.makedirs(args.folder, exist_ok=True)
     weights_dir = args.weights_dir or tempfile.mkdtemp(prefix="bgmv2_bench_")
     stores, manifest = {}, {}
@@ -164,7 +156,7 @@ def worker(args):
     if args.engine == "torch":
         import torch
 
-        from tools.make_reference_checkpoint import build_reference_model
+        from tests.helpers.reference_checkpoint import build_reference_model
         torch.backends.cudnn.benchmark = True
         dtype = torch.float16 if args.precision == "fp16" else torch.float32
         device = "cuda" if args.device == "gpu" else "cpu"
@@ -175,7 +167,7 @@ def worker(args):
             import torch  # noqa: F401  (its CUDA and cuDNN libraries serve onnxruntime-gpu, as ONNX Runtime documents)
         import onnx
         import onnxruntime
-        ort = onnx_session_module()
+        from inference import onnx_session as ort  # imports neither Paddle nor the engines
         with open(os.path.join(args.folder, "manifest.json")) as f:
             manifest = json.load(f)
         model = rebuild(args.folder, manifest, args.case)
@@ -213,11 +205,11 @@ def run(args):
     for case in args.cases:
         for engine in args.engines:
             for precision in args.precisions:
-                cmd = [sys.executable, os.path.abspath(__file__), "worker", args.folder, "--case", case,
+                cmd = [sys.executable, "-m", __spec__.name, "worker", args.folder, "--case", case,
                        "--engine", engine, "--precision", precision, "--device", args.device,
                        "--runs", str(args.runs), "--warmup", str(args.warmup),
                        *(f"--cuda-option={o}" for o in args.cuda_option)]
-                done = subprocess.run(cmd, capture_output=True, text=True)
+                done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
                 if done.returncode != 0:
                     print(f"{case} {engine} {precision} failed:\n{done.stderr[-3000:]}", file=sys.stderr, flush=True)
                     continue

@@ -1,7 +1,7 @@
 """Training-step speed: our Paddle step against the official PyTorch model's step, same weights and data.
 
-    python benchmarks/bench_train.py                        # base and refine, MobileNetV2, batch 2
-    python benchmarks/bench_train.py --cases mnv2-base r50-base --steps 5 --threads 2
+    python -m benchmarks.bench_train                        # base and refine, MobileNetV2, batch 2
+    python -m benchmarks.bench_train --cases mnv2-base r50-base --steps 5 --threads 2
 
 A step is what the training loop does per batch after data loading and augmentation: forward,
 the BGMv2 loss (reference ``compute_loss``), backward and the Adam step with the reference's
@@ -25,7 +25,6 @@ import time
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 
 # name: (backbone, model_type, crop side, backbone_scale, sample_pixels)
 CASES = {
@@ -62,12 +61,14 @@ def _paddle_step(case, pdparams, batch):
     """(setup, step) for our model: step() returns (forward+loss, backward, optimizer) seconds."""
     import paddle
 
-    from model.loading import build_model, load_checkpoint
-    from model.losses import base_loss, refine_loss
-    from model.training.optim import build_optimizer
+    from model.loading import load_checkpoint
+    from model.options import build_model
+    from training.losses import base_loss, refine_loss
+    from training.optim import build_optimizer
 
     backbone, model_type, _, scale, pixels = CASES[case]
-    net = build_model(model_type, backbone, scale or 0.25, "sampling", pixels or 80_000)
+    refine = {"backbone_scale": scale, "refine_sample_pixels": pixels} if model_type == "mattingrefine" else {}
+    net = build_model(model_type, backbone, **refine)
     load_checkpoint(net, pdparams)
     net.train()
     optimizer, _, _ = build_optimizer(net, {f"lr_{k}": v for k, v in LEARNING_RATES[model_type].items()})
@@ -166,7 +167,7 @@ def worker(args):
 
 def prepare_weights(case, folder):
     """Seeded reference weights as .pth and, through our converter, .pdparams."""
-    from tools.make_reference_checkpoint import ensure_reference_weights
+    from tests.helpers.reference_checkpoint import ensure_reference_weights
 
     backbone, model_type = CASES[case][:2]
     return ensure_reference_weights(folder, backbone, refine=model_type == "mattingrefine")
@@ -174,10 +175,10 @@ def prepare_weights(case, folder):
 
 def run_worker(case, framework, pth, pdparams, args):
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
-    cmd = [sys.executable, os.path.abspath(__file__), "--worker", "--case", case, "--framework", framework,
+    cmd = [sys.executable, "-m", __spec__.name, "--worker", "--case", case, "--framework", framework,
            "--pth", pth, "--pdparams", pdparams, "--threads", str(args.threads), "--steps", str(args.steps),
            "--warmup", str(args.warmup), "--batch-size", str(args.batch_size)]
-    result = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    result = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True)
     if result.returncode != 0:
         raise RuntimeError(f"{framework} on {case} failed:\n{result.stderr[-3000:]}")
     return json.loads(result.stdout.strip().splitlines()[-1])["parts"]

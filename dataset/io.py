@@ -16,10 +16,12 @@ import uuid
 import cv2
 import numpy as np
 
+from common.errors import BGMv2Error
+
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 
 
-class ImageReadError(OSError):
+class ImageReadError(BGMv2Error, OSError):
     """A file exists but cannot be decoded (corrupt, truncated, unsupported)."""
 
     def __init__(self, path, reason):

@@ -17,8 +17,10 @@ import os
 
 import yaml
 
+from common.errors import BGMv2Error
 
-class DatasetKeyError(KeyError):
+
+class DatasetKeyError(BGMv2Error, KeyError):
     """A dataset key is missing or names a group instead of a path (message printed as is)."""
 
     def __str__(self):

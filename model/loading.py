@@ -1,27 +1,12 @@
-"""Build models from options and load checkpoints (.pdparams, or official .pth converted on the fly)."""
+"""Load checkpoints (.pdparams, or official .pth converted on the fly)."""
 import os
 
 import paddle
 
-from .matting import MattingBase, MattingRefine
 from .torch_weights import CheckpointError, convert_state_dict, detect_backbone, load_torch_state_dict
 
-__all__ = ["MODEL_TYPES", "build_model", "read_state_dict", "load_checkpoint", "checkpoint_info"]
 
-MODEL_TYPES = ("mattingbase", "mattingrefine")
-
-
-def build_model(model_type="mattingrefine", backbone="resnet50", backbone_scale=0.25, refine_mode="sampling",
-                refine_sample_pixels=80_000, refine_threshold=0.1, refine_kernel_size=3,
-                refine_prevent_oversampling=True):
-    """MattingBase or MattingRefine from plain options (refine_* are ignored for mattingbase)."""
-    if model_type == "mattingbase":
-        return MattingBase(backbone)
-    if model_type == "mattingrefine":
-        return MattingRefine(backbone, backbone_scale, refine_mode, refine_sample_pixels, refine_threshold,
-                             refine_kernel_size, refine_prevent_oversampling)
-    raise ValueError(f"model_type must be one of {MODEL_TYPES}, got {model_type!r}")
-
+__all__ = ["read_state_dict", "load_checkpoint", "load_model", "checkpoint_info", "state_info"]
 
 def read_state_dict(path):
     """{name: tensor or array} from a .pdparams file, or from an official .pth (converted, torch not needed)."""
@@ -39,15 +24,22 @@ def read_state_dict(path):
 
 
 def checkpoint_info(path):
-    """{"backbone", "model_type", "refine_kernel_size"} of a checkpoint, from its keys and shapes."""
-    state = read_state_dict(path)
+    """{"backbone", "model_type", "refine_kernel_size"} of a checkpoint file (see ``state_info``)."""
+    return state_info(read_state_dict(path))
+
+
+def state_info(state):
+    """{"backbone", "model_type", "refine_kernel_size"} of a state dict, from its keys and shapes."""
     kernel = state["refiner.conv1.weight"].shape[-1] if "refiner.conv1.weight" in state else None
     return {"backbone": detect_backbone(state), "model_type": "mattingbase" if kernel is None else "mattingrefine",
             "refine_kernel_size": kernel}
 
 
-def load_checkpoint(net, path, strict=True):
-    """Load weights into ``net``.
+def load_checkpoint(net, path, strict=True, state=None):
+    """Load the weights of the checkpoint ``path`` into ``net``.
+
+    state: the file's state dict when the caller has read it already (``read_state_dict``); the
+        file is then not read again and ``path`` only names it in messages.
 
     strict=True: every parameter of ``net`` must be in the checkpoint with the same shape and
     nothing else may be there; otherwise CheckpointError names the keys (and the backbones when
@@ -56,7 +48,8 @@ def load_checkpoint(net, path, strict=True):
 
     Returns {"loaded": int, "missing": [...], "unexpected": [...], "mismatched": [...]}.
     """
-    state = read_state_dict(path)
+    if state is None:
+        state = read_state_dict(path)
     own = net.state_dict()
     missing = sorted(k for k in own if k not in state)
     unexpected = sorted(k for k in state if k not in own)
@@ -76,3 +69,17 @@ def load_checkpoint(net, path, strict=True):
     net.set_state_dict(matched)
     report["loaded"] = len(matched)
     return report
+
+
+def load_model(path, options=None, **overrides):
+    """(net in eval mode, its ModelOptions) of the checkpoint ``path``, read once and loaded strictly.
+
+    options: ModelOptions; default: backbone, model type and refiner kernel from the checkpoint,
+    the rest ModelOptions' defaults replaced by ``overrides`` (None values are ignored).
+    """
+    from .options import ModelOptions
+    state = read_state_dict(path)
+    options = options or ModelOptions.from_info(state_info(state), **overrides)
+    net = options.build()
+    load_checkpoint(net, path, strict=True, state=state)
+    return net, options

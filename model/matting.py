@@ -7,6 +7,7 @@ import paddle.nn as nn
 from .aspp import ASPP
 from .decoder import Decoder
 from .mobilenet import MobileNetV2Encoder
+from .options import ModelOptions
 from .refiner import Refiner
 from .resnet import ResNetEncoder
 from .utils import resize_bilinear, spatial_size
@@ -120,8 +121,10 @@ class MattingRefine(MattingBase):
         pha, fgr = model(src, bgr)[:2]
     """
 
-    def __init__(self, backbone, backbone_scale=1 / 4, refine_mode="sampling", refine_sample_pixels=80_000,
-                 refine_threshold=0.1, refine_kernel_size=3, refine_prevent_oversampling=True):
+    def __init__(self, backbone, backbone_scale=ModelOptions.backbone_scale, refine_mode=ModelOptions.refine_mode,
+                 refine_sample_pixels=ModelOptions.refine_sample_pixels, refine_threshold=ModelOptions.refine_threshold,
+                 refine_kernel_size=ModelOptions.refine_kernel_size,
+                 refine_prevent_oversampling=ModelOptions.refine_prevent_oversampling):
         if not 0 < backbone_scale <= 1 / 2:
             raise ValueError(f"backbone_scale must be in (0, 1/2], got {backbone_scale!r}")
         super().__init__(backbone)

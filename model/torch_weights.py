@@ -13,6 +13,9 @@ import zipfile
 
 import numpy as np
 
+from common.atomic import atomic_path
+from common.errors import InputError
+
 __all__ = ["CheckpointError", "load_torch_state_dict", "convert_state_dict", "convert_checkpoint",
            "detect_backbone", "expected_state_shapes"]
 
@@ -23,7 +26,7 @@ _STORAGE_DTYPES = {
 }
 
 
-class CheckpointError(ValueError):
+class CheckpointError(InputError):
     """A checkpoint that cannot be read or does not fit the model."""
 
 
@@ -184,7 +187,6 @@ def convert_checkpoint(input_path, output_path, backbone=None):
     import paddle
 
     converted, info = convert_state_dict(load_torch_state_dict(input_path), backbone)
-    tmp = f"{output_path}.tmp"
-    paddle.save({k: paddle.to_tensor(v) for k, v in converted.items()}, tmp)
-    os.replace(tmp, output_path)
+    with atomic_path(output_path) as tmp:
+        paddle.save({k: paddle.to_tensor(v) for k, v in converted.items()}, tmp)
     return info

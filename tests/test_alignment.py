@@ -1,9 +1,9 @@
-"""model.alignment: homography alignment of handheld backgrounds and the background sanity check."""
+"""inference.alignment: homography alignment of handheld backgrounds and the background sanity check."""
 import cv2
 import numpy as np
 import pytest
 
-from model.alignment import AlignmentWarning, align_background, background_mismatch, estimate_homography
+from inference.alignment import AlignmentWarning, align_background, background_mismatch, estimate_homography
 
 
 def textured_scene(seed=0, height=240, width=320):

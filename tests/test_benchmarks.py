@@ -19,7 +19,7 @@ NUMBER = r"\d+\.\d+"
 
 
 def run(script, *args):
-    out = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", script), *args], cwd=ROOT,
+    out = subprocess.run([sys.executable, "-m", "benchmarks." + script.removesuffix(".py"), *args], cwd=ROOT,
                          capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
     return out.stdout

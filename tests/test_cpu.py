@@ -1,4 +1,4 @@
-"""model.cpu: threads honour the user's $OMP_NUM_THREADS (not the 1 Paddle writes there); MKL's AMD code path."""
+"""common.cpu: threads honour the user's $OMP_NUM_THREADS (not the 1 Paddle writes there); MKL's AMD code path."""
 import json
 import os
 import subprocess
@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from model.cpu import mkl_cpu_type
+from common.cpu import mkl_cpu_type
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
@@ -16,7 +16,7 @@ PROBE = """
 import json, os, sys
 sys.path.insert(0, sys.argv[1])
 import model
-from model.cpu import cpu_threads, use_cpu_threads
+from common.cpu import cpu_threads, use_cpu_threads
 print(json.dumps({"env_after_import": os.environ.get("OMP_NUM_THREADS"), "default": cpu_threads(),
                   "two_processes": cpu_threads(processes=2), "requested": cpu_threads(5),
                   "used": use_cpu_threads(), "mkl": os.environ.get("MKL_DEBUG_CPU_TYPE")}))

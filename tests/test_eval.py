@@ -6,11 +6,24 @@ import numpy as np
 import paddle
 import pytest
 
-import eval as evaluation
+from common.errors import user_error
+from evaluation.cli import build_parser, evaluate, parse_args
 from dataset.io import write_alpha, write_image
 from model import MattingRefine
 
 H, W = 38, 46  # deliberately not multiples of 4
+
+
+def run_eval(argv):
+    """eval.py's command in-process: {name: metrics}; what eval.py reports as an error raises SystemExit with it."""
+    args = parse_args(build_parser(), argv)
+    try:
+        return evaluate(args)
+    except Exception as e:
+        failure = user_error(e)
+        if failure is None:
+            raise
+        raise SystemExit(f"eval.py: {failure[1]}") from e
 
 
 def soft_disc(shift):
@@ -59,7 +72,7 @@ def make_predictions(root, names, error_pixels):
 def test_pred_dir_json_holds_official_units_and_plain_means(tmp_path, capsys):
     make_predictions(tmp_path, ["a.png", "b.png"], [10, 0])
     out = tmp_path / "r.json"
-    evaluation.main(["--pred-dir", str(tmp_path / "pred"), "--data-path", str(tmp_path / "gt"),
+    run_eval(["--pred-dir", str(tmp_path / "pred"), "--data-path", str(tmp_path / "gt"),
                      "--output-json", str(out)])
     result = load(out)
     assert set(result) == {"per_image", "mean"}
@@ -84,10 +97,10 @@ def test_generated_trimap_limits_the_scored_region(tmp_path):
         write_alpha(tmp_path / folder / "pha" / "x.png", pha)
         write_image(tmp_path / folder / "fgr" / "x.png", np.zeros((64, 64, 3), np.float32))
     args = ["--pred-dir", str(tmp_path / "pred"), "--data-path", str(tmp_path / "gt")]
-    assert evaluation.main(args)["x.png"]["sad"] == 0.0
+    assert run_eval(args)["x.png"]["sad"] == 0.0
     pred[:, 30] = 1.0  # inside the band: one column of 64 pixels fully wrong
     write_alpha(tmp_path / "pred" / "pha" / "x.png", pred)
-    assert evaluation.main(args)["x.png"]["sad"] == pytest.approx(64 / 1000)
+    assert run_eval(args)["x.png"]["sad"] == pytest.approx(64 / 1000)
 
 
 @pytest.mark.parametrize("damage,message", [
@@ -105,14 +118,14 @@ def test_bad_predictions_are_errors_naming_the_file(tmp_path, damage, message):
     else:
         path.write_bytes(b"\x89PNG not really")
     with pytest.raises(SystemExit, match=message):
-        evaluation.main(["--pred-dir", str(tmp_path / "pred"), "--data-path", str(tmp_path / "gt")])
+        run_eval(["--pred-dir", str(tmp_path / "pred"), "--data-path", str(tmp_path / "gt")])
 
 
 def test_ground_truth_folders_must_match(tmp_path):
     make_predictions(tmp_path, ["a.png", "b.png"], [0, 0])
     os.remove(tmp_path / "gt" / "fgr" / "b.png")
     with pytest.raises(SystemExit, match="missing in '.*gt/fgr': b.png"):
-        evaluation.main(["--pred-dir", str(tmp_path / "pred"), "--data-path", str(tmp_path / "gt")])
+        run_eval(["--pred-dir", str(tmp_path / "pred"), "--data-path", str(tmp_path / "gt")])
 
 
 def test_existing_results_are_not_overwritten(tmp_path):
@@ -121,16 +134,16 @@ def test_existing_results_are_not_overwritten(tmp_path):
     out.write_text("precious")
     args = ["--pred-dir", str(tmp_path / "pred"), "--data-path", str(tmp_path / "gt"), "--output-json", str(out)]
     with pytest.raises(SystemExit, match="would overwrite .*r.json"):
-        evaluation.main(args)
+        run_eval(args)
     assert out.read_text() == "precious"
-    evaluation.main(args + ["--overwrite"])
+    run_eval(args + ["--overwrite"])
     assert load(out)["per_image"]["a.png"]["sad"] == pytest.approx(0.003)
 
 
 # ------------------------------------------------------------------ running a model
 def test_native_protocol_is_deterministic_and_rescorable(data, tmp_path):
-    first = evaluation.main(model_args(data, tmp_path / "a", "--protocol", "native", "--save-pred"))
-    second = evaluation.main(model_args(data, tmp_path / "b", "--protocol", "native"))
+    first = run_eval(model_args(data, tmp_path / "a", "--protocol", "native", "--save-pred"))
+    second = run_eval(model_args(data, tmp_path / "b", "--protocol", "native"))
     assert first == second
     assert (tmp_path / "a" / "results.json").read_bytes() == (tmp_path / "b" / "results.json").read_bytes()
     csv_lines = (tmp_path / "a" / "results.csv").read_text().splitlines()
@@ -139,20 +152,20 @@ def test_native_protocol_is_deterministic_and_rescorable(data, tmp_path):
     import cv2
     assert cv2.imread(str(tmp_path / "a" / "pred" / "pha" / "p0.png"), cv2.IMREAD_UNCHANGED).shape == (H, W)
     # ... and scoring the saved files gives exactly the numbers of the run that wrote them.
-    rescored = evaluation.main(["--pred-dir", str(tmp_path / "a" / "pred"),
+    rescored = run_eval(["--pred-dir", str(tmp_path / "a" / "pred"),
                                 "--data-path", str(tmp_path / "a" / "gt")])
     assert rescored == first
 
 
 def test_bgmv2_protocol_is_seeded_per_image(data, tmp_path):
-    all_images = evaluation.main(model_args(data, tmp_path / "a", "--size", "64", "--save-pred"))
+    all_images = run_eval(model_args(data, tmp_path / "a", "--size", "64", "--save-pred"))
     import cv2
     gt = cv2.imread(str(tmp_path / "a" / "gt" / "pha" / "p0.png"), cv2.IMREAD_UNCHANGED)
     assert gt.shape == (64, 64) and 0 < (gt > 0).mean() < 1  # warped, not empty
     # One image's numbers do not depend on the others being evaluated.
-    first_only = evaluation.main(model_args(data, tmp_path / "b", "--size", "64", "--num-images", "1"))
+    first_only = run_eval(model_args(data, tmp_path / "b", "--size", "64", "--num-images", "1"))
     assert first_only["p0.png"] == all_images["p0.png"]
-    other_seed = evaluation.main(model_args(data, tmp_path / "c", "--size", "64", "--seed", "1"))
+    other_seed = run_eval(model_args(data, tmp_path / "c", "--size", "64", "--seed", "1"))
     assert other_seed["p0.png"] != all_images["p0.png"]
 
 
@@ -164,25 +177,25 @@ def test_bgmv2_protocol_is_seeded_per_image(data, tmp_path):
 def test_checkpoint_that_does_not_fit_is_a_clear_error(data, tmp_path, extra, message):
     args = model_args(data, tmp_path, "--protocol", "native") + extra
     with pytest.raises(SystemExit, match=message):
-        evaluation.main(args)
+        run_eval(args)
 
 
 def test_command_line_errors(data, tmp_path):
     with pytest.raises(SystemExit):
-        evaluation.main(["--data-path", str(data / "gt")])  # neither --model-path nor --pred-dir
+        run_eval(["--data-path", str(data / "gt")])  # neither --model-path nor --pred-dir
     with pytest.raises(SystemExit, match="folder not found: '.*nowhere/pha'"):
-        evaluation.main(["--pred-dir", str(tmp_path), "--data-path", str(tmp_path / "nowhere")])
+        run_eval(["--pred-dir", str(tmp_path), "--data-path", str(tmp_path / "nowhere")])
     with pytest.raises(SystemExit, match="checkpoint not found: .*none.pdparams"):
-        evaluation.main(["--model-path", str(tmp_path / "none.pdparams"), "--data-path", str(data / "gt"),
+        run_eval(["--model-path", str(tmp_path / "none.pdparams"), "--data-path", str(data / "gt"),
                          "--bgr-path", str(data / "bgr"), "--output-dir", str(tmp_path)])
     with pytest.raises(SystemExit):
-        evaluation.main(model_args(data, tmp_path, "--size", "30"))  # not a multiple of 4
+        run_eval(model_args(data, tmp_path, "--size", "30"))  # not a multiple of 4
 
 
 def test_image_without_unknown_pixels_scores_zero_with_a_warning(tmp_path, capsys):
     make_predictions(tmp_path, ["a.png"], [50])
     write_alpha(tmp_path / "gt" / "trimap" / "a.png", np.zeros((H, W), np.float32))
-    result = evaluation.main(["--pred-dir", str(tmp_path / "pred"), "--data-path", str(tmp_path / "gt")])
+    result = run_eval(["--pred-dir", str(tmp_path / "pred"), "--data-path", str(tmp_path / "gt")])
     assert result["a.png"] == {"sad": 0.0, "mse": 0.0, "grad": 0.0, "conn": 0.0, "fgr_mse": 0.0}
     assert "a.png: the trimap has no unknown (128) pixel" in capsys.readouterr().out
 
@@ -195,20 +208,20 @@ def test_yaml_config_and_dataset_paths_supply_defaults(data, tmp_path):
     (tmp_path / "eval.yaml").write_text(
         f"dataset_config: {tmp_path / 'datasets.yaml'}\nbackbone: mobilenetv2\nprotocol: native\n"
         f"model_path: {data / 'mnv2.pdparams'}\nnum_images: 1\nseed: 5\n")
-    from_config = evaluation.main(["--config", str(tmp_path / "eval.yaml"), "--output-dir", str(tmp_path / "a")])
-    explicit = evaluation.main(model_args(data, tmp_path / "b", "--protocol", "native", "--num-images", "1",
+    from_config = run_eval(["--config", str(tmp_path / "eval.yaml"), "--output-dir", str(tmp_path / "a")])
+    explicit = run_eval(model_args(data, tmp_path / "b", "--protocol", "native", "--num-images", "1",
                                           "--seed", "5"))
     assert list(from_config) == ["p0.png"] and from_config == explicit
-    overridden = evaluation.main(["--config", str(tmp_path / "eval.yaml"), "--output-dir", str(tmp_path / "c"),
+    overridden = run_eval(["--config", str(tmp_path / "eval.yaml"), "--output-dir", str(tmp_path / "c"),
                                   "--num-images", "2"])
     assert list(overridden) == ["p0.png", "p1.png"]
 
     (tmp_path / "bad.yaml").write_text("protocl: native\n")
     with pytest.raises(SystemExit):
-        evaluation.main(["--config", str(tmp_path / "bad.yaml"), "--pred-dir", str(tmp_path)])
+        run_eval(["--config", str(tmp_path / "bad.yaml"), "--pred-dir", str(tmp_path)])
     (tmp_path / "bad.yaml").write_text("num_images: many\n")
     with pytest.raises(SystemExit):
-        evaluation.main(["--config", str(tmp_path / "bad.yaml"), "--pred-dir", str(tmp_path)])
+        run_eval(["--config", str(tmp_path / "bad.yaml"), "--pred-dir", str(tmp_path)])
     (tmp_path / "datasets.yaml").write_text("backgrounds:\n  valid: /nowhere\n")
     with pytest.raises(SystemExit, match="dataset key 'photomatte85' is missing in '.*datasets.yaml'"):
-        evaluation.main(["--config", str(tmp_path / "eval.yaml"), "--output-dir", str(tmp_path / "d")])
+        run_eval(["--config", str(tmp_path / "eval.yaml"), "--output-dir", str(tmp_path / "d")])

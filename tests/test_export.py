@@ -1,14 +1,15 @@
-"""tools/export.py: Paddle Inference and ONNX exports agree with dygraph; predict.py runs an export."""
+"""tools.export: Paddle Inference and ONNX exports agree with dygraph; predict.py runs an export."""
 import importlib.util
 import os
 
 import numpy as np
 import pytest
 
-import predict
+from inference import predict_cli as predict
 from dataset.io import read_alpha
-from model.inference import ModelOptions, export_model, load_checkpoint
-from model.onnx_engine import export_onnx
+from inference.export import export_model
+from model import ModelOptions, load_checkpoint
+from inference.onnx_engine import export_onnx
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SAMPLES = os.path.join(ROOT, "dataset", "samples")

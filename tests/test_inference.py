@@ -1,4 +1,4 @@
-"""model.inference: exported programs through ONNX Runtime and Paddle Inference agree with dygraph; the export cache."""
+"""inference (export, engines): exported programs through ONNX Runtime and Paddle Inference agree with dygraph; the export cache."""
 import json
 import os
 
@@ -7,10 +7,10 @@ import onnxruntime
 import paddle
 import pytest
 
-from model import CheckpointError, MattingBase, MattingRefine
-from model.inference import (ExportError, InferenceEngine, ModelOptions, cache_folder, cache_key, cached_export,
-                             export_model, load_engine, load_exported, resolve_engine)
-from model.onnx_engine import OnnxRuntimeEngine, cached_onnx, export_onnx
+from inference.engines import InferenceEngine, load_engine, load_exported, resolve_engine
+from inference.export import ExportError, cache_folder, cached_export, export_folder, export_model
+from model import CheckpointError, MattingBase, MattingRefine, ModelOptions
+from inference.onnx_engine import OnnxRuntimeEngine, cached_onnx, export_onnx
 
 TOLERANCE = 1e-4  # the parity tolerance of the project (measured differences are ~1e-6)
 
@@ -85,12 +85,12 @@ def test_cache_is_reused_and_keyed(checkpoint, tmp_path):
     assert cached_export(checkpoint, options) == first
     assert os.stat(os.path.join(first, "model.pdiparams")).st_mtime_ns == stamp  # not exported again
     # Other options, other weights: other programs.
-    assert cache_key(checkpoint, ModelOptions.for_checkpoint(checkpoint, refine_mode="sampling")) != \
-        cache_key(checkpoint, options)
+    assert export_folder(checkpoint, ModelOptions.for_checkpoint(checkpoint, refine_mode="sampling")) != \
+        export_folder(checkpoint, options)
     other = tmp_path / "other.pdparams"
     paddle.seed(5)
     paddle.save(MattingRefine("mobilenetv2").state_dict(), str(other))
-    assert cache_key(str(other), options) != cache_key(checkpoint, options)
+    assert export_folder(str(other), options) != export_folder(checkpoint, options)
     with open(os.path.join(first, "meta.json")) as f:
         meta = json.load(f)
     assert meta["options"] == options.to_dict() and meta["paddle"] == paddle.__version__
@@ -98,7 +98,7 @@ def test_cache_is_reused_and_keyed(checkpoint, tmp_path):
 
 def test_incomplete_cache_entry_is_not_loaded(checkpoint, tmp_path):
     options = ModelOptions.for_checkpoint(checkpoint, refine_mode="full", backbone_scale=0.125)
-    folder = os.path.join(cache_folder(checkpoint, str(tmp_path)), cache_key(checkpoint, options))
+    folder = export_folder(checkpoint, options, cache_dir=str(tmp_path))
     os.makedirs(folder)
     with open(os.path.join(folder, "model.json"), "w") as f:
         f.write("{truncated")  # a crash in the middle of a (non-atomic) write
@@ -177,7 +177,7 @@ def test_float16_model_keeps_coordinates_float32(checkpoint):
     import onnx
     from onnx import TensorProto, shape_inference
 
-    from model.onnx_engine import cached_float16
+    from inference.onnx_engine import cached_float16
     options = ModelOptions.for_checkpoint(checkpoint, refine_mode="sampling", refine_sample_pixels=4000)
     path = cached_onnx(cached_export(checkpoint, options))
     half_path = cached_float16(path)

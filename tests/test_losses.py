@@ -1,9 +1,9 @@
-"""model.losses against independent numpy computations on small random inputs."""
+"""training.losses against independent numpy computations on small random inputs."""
 import numpy as np
 import paddle
 import pytest
 
-from model.losses import base_loss, laplacian_loss, laplacian_pyramid, refine_loss, sobel
+from training.losses import base_loss, laplacian_loss, laplacian_pyramid, refine_loss, sobel
 
 
 def _rand(rng, *shape):

@@ -1,4 +1,4 @@
-"""model.metrics against hand-derived values and naive re-implementations of the MATLAB code.
+"""evaluation.metrics against hand-derived values and naive re-implementations of the MATLAB code.
 
 The naive versions below follow the official .m files line by line (Python loops,
 explicit 2-D kernel, flood fill scanning in MATLAB's column-major order), so they
@@ -9,8 +9,8 @@ from collections import deque
 import numpy as np
 import pytest
 
-from model import metrics
-from model.metrics import conn, evaluate_image, fgr_mse, grad, mse, sad
+from evaluation import metrics
+from evaluation.metrics import conn, evaluate_image, fgr_mse, grad, mse, sad
 
 
 def u8(rows):

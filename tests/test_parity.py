@@ -10,7 +10,7 @@ pytest.importorskip("BackgroundMattingV2") if not os.environ.get("REQUIRE_PARITY
 
 from model import MattingBase, MattingRefine  # noqa: E402
 from model.torch_weights import convert_checkpoint  # noqa: E402
-from tools.make_reference_checkpoint import build_reference_model, calibration_inputs  # noqa: E402
+from tests.helpers.reference_checkpoint import build_reference_model, calibration_inputs  # noqa: E402
 
 TOL = 1e-4
 NAMES = ("pha", "fgr", "pha_sm", "fgr_sm", "err_sm", "ref_sm")

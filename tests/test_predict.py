@@ -1,4 +1,4 @@
-"""predict.py and model.predictor: outputs, sizes, pairing, videos and every bad-input path."""
+"""predict.py and inference.predictor: outputs, sizes, pairing, videos and every bad-input path."""
 import os
 
 import cv2
@@ -6,10 +6,11 @@ import numpy as np
 import paddle
 import pytest
 
-import predict
+from inference import predict_cli as predict
 from dataset.io import read_alpha, read_image, write_image
-from model.inference import ModelOptions, load_engine
-from model.predictor import (InputMismatchError, composite_over, composite_rgba, convert, predict_batch,
+from inference.engines import load_engine
+from model import ModelOptions
+from inference.predictor import (InputMismatchError, composite_over, composite_rgba, convert, predict_batch,
                              predict_images, suggest_backbone_scale)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -233,7 +234,7 @@ def test_suspicious_background_warns(engine, tmp_path):
 
 def test_decoding_thread_stops_when_writing_fails(engine, tmp_path, monkeypatch):
     import threading
-    import model.predictor as predictor
+    import inference.predictor as predictor
     for i in range(6):
         write_pair(tmp_path, f"f{i}", i)
 

@@ -1,8 +1,8 @@
-"""model.training.config: defaults, YAML + command line, and clear errors before training."""
+"""training.config: defaults, YAML + command line, and clear errors before training."""
 import pytest
 import yaml
 
-from model.training.config import ConfigError, build_parser, config_from_args, defaults, load_config
+from training.config import ConfigError, build_parser, config_from_args, defaults, load_config
 
 
 def _write(tmp_path, data, name="cfg.yaml"):

@@ -25,8 +25,8 @@ def _overrides(data, work_dir):
 def worker(out, data):
     import paddle
     import paddle.distributed as dist
-    from model.training.config import load_config
-    from model.training.trainer import Trainer
+    from training.config import load_config
+    from training.trainer import Trainer
 
     trainer = Trainer("base", load_config("base", None, _overrides(data, os.path.join(out, "work"))))
     rank = dist.get_rank()

@@ -8,10 +8,10 @@ import paddle
 import pytest
 
 from dataset.synthetic import write_synthetic_dataset
-from model.training.checkpoint import CheckpointManager
-from model.training.config import ConfigError, load_config
-from model.training.data import SeededBatchSampler, crop_size, random_crop
-from model.training.trainer import NonFiniteLossError, Trainer, TrainingInterrupted
+from training.checkpoint import CheckpointManager
+from training.config import ConfigError, load_config
+from training.data import SeededBatchSampler, crop_size, random_crop
+from training.trainer import NonFiniteLossError, Trainer, TrainingInterrupted
 
 
 @pytest.fixture(scope="module")

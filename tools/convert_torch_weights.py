@@ -1,6 +1,6 @@
 """Convert an official BGMv2 PyTorch checkpoint (.pth) into a Paddle .pdparams file.
 
-    python tools/convert_torch_weights.py --input pytorch_resnet50.pth --output resnet50.pdparams
+    python -m tools.convert_torch_weights --input pytorch_resnet50.pth --output resnet50.pdparams
 
 Torch is not needed: the .pth archive is read directly (tensors only; anything else is rejected).
 The result loads with ``net.set_state_dict(paddle.load(output))`` into MattingRefine (or MattingBase
@@ -10,9 +10,8 @@ import argparse
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from model.torch_weights import CheckpointError, convert_checkpoint  # noqa: E402
+from common.errors import run_main
+from model.torch_weights import convert_checkpoint
 
 
 def main(argv=None):
@@ -25,13 +24,14 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if os.path.exists(args.output) and not args.overwrite:
         parser.error(f"--output {args.output} exists; pass --overwrite to replace it")
-    try:
+
+    def convert(_):
         info = convert_checkpoint(args.input, args.output, args.backbone)
-    except (CheckpointError, FileNotFoundError) as e:
-        sys.exit(f"error: {e}")
-    kernel = f", refine_kernel_size={info['refine_kernel_size']}" if info["refine_kernel_size"] else ""
-    print(f"wrote {args.output}: {info['model_type']} weights, backbone {info['backbone']!r}{kernel}")
+        kernel = f", refine_kernel_size={info['refine_kernel_size']}" if info["refine_kernel_size"] else ""
+        print(f"wrote {args.output}: {info['model_type']} weights, backbone {info['backbone']!r}{kernel}")
+
+    return run_main("convert_torch_weights", convert)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

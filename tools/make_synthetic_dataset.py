@@ -1,6 +1,6 @@
 """Write a synthetic matting dataset (person-like subjects with hair, veils, soft edges).
 
-    python tools/make_synthetic_dataset.py OUT [--size 512 | 512x384] [--seed 0]
+    python -m tools.make_synthetic_dataset OUT [--size 512 | 512x384] [--seed 0]
         [--train-clips 16] [--frames-per-clip 8] [--valid 16] [--photo-train 32]
         [--test 16] [--backgrounds 48] [--valid-backgrounds N] [--workers 2] [--overwrite]
 
@@ -17,12 +17,9 @@ dataset.trimap.make_trimap. The same seed and counts give the same files.
 """
 import argparse
 import os
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from dataset.synthetic import write_synthetic_dataset  # noqa: E402
+from dataset.synthetic import write_synthetic_dataset
 
 
 def parse_size(text):

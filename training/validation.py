@@ -2,7 +2,7 @@
 import paddle
 
 from dataset.trimap import make_trimap
-from ..metrics import mse, sad, to_uint8
+from evaluation.metrics import mse, sad, to_uint8
 
 __all__ = ["validate"]
 

@@ -8,7 +8,7 @@ that make it up (for logging each term).
 import paddle
 import paddle.nn.functional as F
 
-from .utils import resize_bilinear
+from model.utils import resize_bilinear
 
 __all__ = ["sobel", "laplacian_pyramid", "laplacian_loss", "base_loss", "refine_loss"]
 

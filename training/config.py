@@ -15,8 +15,10 @@ import os
 
 import yaml
 
-from ..matting import BACKBONES
-from ..refiner import REFINE_MODES
+from common.errors import InputError
+from model.matting import BACKBONES
+from model.options import ModelOptions
+from model.refiner import REFINE_MODES
 
 __all__ = ["ConfigError", "KINDS", "defaults", "load_config", "build_parser", "config_from_args", "dump_config"]
 
@@ -45,12 +47,12 @@ SCHEMA = {
     ("model", "pretrain_initialization"): (_ANY_PATH, None, ..., "weights to start from (matching keys only)"),
     ("model", "last_checkpoint"): (_ANY_PATH, None, ..., "weights to start from (matching keys, "
                                                           "e.g. a base checkpoint into a refine model)"),
-    ("refine", "backbone_scale"): (_NUM, None, 0.25, "base network input scale, (0, 1/2]"),
-    ("refine", "mode"): (str, None, "sampling", f"one of {REFINE_MODES}"),
-    ("refine", "sample_pixels"): (int, None, 80_000, "pixels refined in sampling mode"),
-    ("refine", "threshold"): (_NUM, None, 0.1, "error threshold of thresholding mode"),
-    ("refine", "kernel_size"): (int, None, 3, "1 or 3"),
-    ("refine", "prevent_oversampling"): (bool, None, True, "skip zero-error patches in sampling mode"),
+    ("refine", "backbone_scale"): (_NUM, None, ModelOptions.backbone_scale, "base network input scale, (0, 1/2]"),
+    ("refine", "mode"): (str, None, ModelOptions.refine_mode, f"one of {REFINE_MODES}"),
+    ("refine", "sample_pixels"): (int, None, ModelOptions.refine_sample_pixels, "pixels refined in sampling mode"),
+    ("refine", "threshold"): (_NUM, None, ModelOptions.refine_threshold, "error threshold of thresholding mode"),
+    ("refine", "kernel_size"): (int, None, ModelOptions.refine_kernel_size, "1 or 3"),
+    ("refine", "prevent_oversampling"): (bool, None, ModelOptions.refine_prevent_oversampling, "skip zero-error patches in sampling mode"),
     ("train", "batch_size"): (int, 4, ..., "global batch size (split over GPUs/processes)"),
     ("train", "num_workers"): (int, 4, ..., "data loading processes per training process"),
     ("train", "epoch_start"): (int, 0, ..., "first epoch of a fresh run"),
@@ -90,7 +92,7 @@ ALIASES = {
 }
 
 
-class ConfigError(ValueError):
+class ConfigError(InputError):
     """A bad configuration; the message names the file and the key."""
 
 

@@ -14,9 +14,11 @@ import paddle.distributed as dist
 from tqdm import tqdm
 
 from dataset.perturbation import composite, training_perturbations
-from ..cpu import use_cpu_threads
-from ..loading import build_model, checkpoint_info, load_checkpoint
-from ..losses import base_loss, refine_loss
+from common.cpu import use_cpu_threads
+from common.errors import EXIT_FAILURE, BGMv2Error, Interrupted
+from model.loading import checkpoint_info, load_checkpoint
+from model.options import build_model
+from .losses import base_loss, refine_loss
 from .checkpoint import CheckpointManager
 from .config import ConfigError, dump_config
 from .data import SeededBatchSampler, build_datasets, crop_size, random_crop
@@ -27,11 +29,12 @@ from .validation import validate
 __all__ = ["Trainer", "NonFiniteLossError", "TrainingInterrupted"]
 
 
-class NonFiniteLossError(RuntimeError):
+class NonFiniteLossError(BGMv2Error, RuntimeError):
     """The loss became NaN or infinite; the message names the step, the terms and the last checkpoint."""
+    exit_code = EXIT_FAILURE
 
 
-class TrainingInterrupted(Exception):
+class TrainingInterrupted(Interrupted):
     """Ctrl-C: the state was saved (message says where) and the run stopped."""
 
 

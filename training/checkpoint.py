@@ -18,16 +18,17 @@ import re
 
 import paddle
 
+from common.atomic import atomic_path
+
 __all__ = ["atomic_save", "CheckpointManager", "optimizer_state", "load_optimizer_state"]
 
 _STEP_RE = re.compile(r"step-(\d+)\.pdstate$")
 
 
 def atomic_save(obj, path):
-    """paddle.save to ``path`` through a temporary file in the same folder and an atomic rename."""
-    tmp = f"{path}.tmp{os.getpid()}"
-    paddle.save(obj, tmp)
-    os.replace(tmp, path)
+    """paddle.save to ``path`` atomically (``common.atomic``)."""
+    with atomic_path(path) as tmp:
+        paddle.save(obj, tmp)
 
 
 def _param_names(model):

@@ -1,12 +1,13 @@
 """Function API for one-shot matting of photos, folders and videos.
 
-    from model.predictor import predict_images, convert
+    from inference.predictor import predict_images, convert
     out = predict_images("M.pdparams", src, bgr)     # src, bgr: float32 (H, W, 3) RGB in [0, 1]
     out["pha"]    # (H, W) alpha in [0, 1]; out["fgr"]: (H, W, 3) foreground in [0, 1]
     convert("M.pdparams", "video.mp4", "bgr.png", "out/", outputs=("com", "pha"))
 
 ``model`` may be a checkpoint path (exported once and cached, then run by ONNX Runtime on CPU or
-Paddle Inference on GPU), an engine of ``model.inference`` or a MattingBase / MattingRefine layer
+Paddle Inference on GPU), an engine of ``inference.engines``, a function that makes one from the first input's
+(H, W), or a MattingBase / MattingRefine layer
 (run eagerly).
 Inputs of any size work: they are padded (edge replication) to a multiple of 4 and the outputs
 cropped back.
@@ -19,11 +20,14 @@ import numpy as np
 import paddle
 from tqdm import tqdm
 
+from common.atomic import staged_output
+from common.errors import InputError
 from dataset.io import read_image, write_alpha, write_image
+from model.matting import MattingRefine
+from model.options import ModelOptions
 from .alignment import ALIGNMENT_FAILED, AlignmentWarning, align_background, background_mismatch
-from .inference import DygraphEngine, ModelOptions, load_engine
-from .matting import MattingRefine
-from .media import ImageSource, VideoSink, VideoSource, open_source, prefetch, source_kind, staged_output
+from .engines import DygraphEngine, load_engine
+from .media import ImageSource, VideoSink, VideoSource, open_source, prefetch, source_kind
 
 __all__ = ["OUTPUT_TYPES", "DEFAULT_COM_COLOR", "suggest_backbone_scale", "as_engine", "predict_batch",
            "predict_images", "composite_rgba", "composite_over", "convert", "InputMismatchError"]
@@ -32,7 +36,7 @@ OUTPUT_TYPES = ("pha", "fgr", "com", "err", "ref")
 DEFAULT_COM_COLOR = (120 / 255, 255 / 255, 155 / 255)  # the reference's green screen
 
 
-class InputMismatchError(ValueError):
+class InputMismatchError(InputError):
     """A source and its background do not go together (size, names, length)."""
 
 
@@ -59,18 +63,21 @@ def as_engine(model, first_size=None, **load_options):
 
     A path goes through ``load_engine(path, **load_options)``; without ``options`` there, the
     checkpoint's options are used with ``suggest_backbone_scale(*first_size)`` when the (H, W)
-    of the first input is given. A layer is switched to eval mode.
+    of the first input is given. A layer is switched to eval mode. Any other callable without
+    an ``outputs`` attribute is a factory: ``model(first_size)`` makes the engine.
     """
     if isinstance(model, (str, os.PathLike)):
         if "options" not in load_options and first_size is not None:
-            load_options["options"] = ModelOptions.for_checkpoint(
-                model, backbone_scale=suggest_backbone_scale(*first_size))
+            overrides = {"backbone_scale": suggest_backbone_scale(*first_size), **load_options.get("overrides", {})}
+            load_options["overrides"] = overrides
         return load_engine(model, **load_options)
     if isinstance(model, paddle.nn.Layer):
         model.eval()
         return DygraphEngine(model, options_of(model), load_options.get("device", "cpu"), load_options.get("threads"))
     if callable(model) and hasattr(model, "outputs"):
         return model
+    if callable(model):
+        return as_engine(model(first_size))
     raise TypeError(f"model must be a checkpoint path, an engine of model.inference or a paddle Layer, "
                     f"got {type(model).__name__}")
 
@@ -264,7 +271,7 @@ def convert(model, src_path, bgr_path, output_dir, outputs=("pha", "fgr", "com")
         outputs: any of "pha" (8-bit alpha PNG / video), "fgr" (foreground), "com" (RGBA PNG for
             images; for videos fgr over ``com_bgr`` or ``com_color``), "err", "ref".
         resize_bgr: resize backgrounds of another size to the source instead of failing.
-        align: align each background to its source (ORB + RANSAC homography; see model.alignment).
+        align: align each background to its source (ORB + RANSAC homography; see inference.alignment).
         com_color: RGB in [0, 1] behind video composites; com_bgr: an image path used instead.
         overwrite: write into an existing ``output_dir`` (same-named files are replaced).
     Images go to ``output_dir/<output>/<name>.png``; a video to ``output_dir/<output>.mp4`` with

@@ -7,9 +7,9 @@ statistics of its input on random images (cumulative average in train mode, drop
 the last BN of every residual branch gets a small gamma so deep stacks stay in a sane range.
 The output convolutions are rescaled so alpha and error maps are fractional, not all 0 or 1.
 
-    python tools/make_reference_checkpoint.py --backbone mobilenetv2 --output ref.pth
+    python -m tests.helpers.reference_checkpoint --backbone mobilenetv2 --output ref.pth
 
-Needs torch and ``backgroundmattingv2==1.0`` (see tests/README or .ci/run).
+Needs torch and ``backgroundmattingv2==1.0`` (requirements-test.txt).
 """
 import argparse
 

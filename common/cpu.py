@@ -13,9 +13,23 @@ are not affected.
 import os
 import sys
 
-# Paddle sets $OMP_NUM_THREADS to 1 on import when it is unset, so only a value read before
-# Paddle's import is the user's (model/__init__.py imports this module first).
-_USER_OMP_NUM_THREADS = None if "paddle" in sys.modules else os.environ.get("OMP_NUM_THREADS")
+
+
+def _user_omp_num_threads():
+    """$OMP_NUM_THREADS as the user set it. Paddle sets it to 1 on import when it is unset, so after
+    that import ``os.environ`` cannot tell; the environment the process started with can (Linux)."""
+    if "paddle" not in sys.modules:
+        return os.environ.get("OMP_NUM_THREADS")
+    try:
+        with open("/proc/self/environ", "rb") as f:
+            start = dict(item.split(b"=", 1) for item in f.read().split(b"\0") if b"=" in item)
+    except OSError:  # not Linux: the value may be Paddle's
+        return os.environ.get("OMP_NUM_THREADS")
+    value = start.get(b"OMP_NUM_THREADS")
+    return None if value is None else value.decode(errors="replace")
+
+
+_USER_OMP_NUM_THREADS = _user_omp_num_threads()
 
 __all__ = ["cpu_threads", "use_cpu_threads", "mkl_cpu_type"]
 
@@ -50,8 +64,8 @@ def mkl_cpu_type(cpuinfo):
 
 
 def _choose_mkl_code_path():
-    # MKL reads the variable at its first call, which comes after this (model/__init__.py imports
-    # this module before anything runs); a value the user set is kept.
+    # MKL reads the variable at its first call, which comes after this (entry points import this
+    # module before anything runs); a value the user set is kept.
     if "MKL_DEBUG_CPU_TYPE" in os.environ:
         return
     try:

@@ -3,14 +3,9 @@
 * ``open_source(path)`` reads an image, a folder of images or a video (OpenCV) as a sequence
   of named frames, float32 (H, W, 3) RGB in [0, 1]; ``prefetch`` decodes ahead on a thread.
 * ``VideoSink`` encodes frames to an .mp4 on a background thread.
-* ``staged_output(dir)`` collects a run's files in a temporary folder next to ``dir`` and moves
-  them in only when the run completes, so a failed or interrupted run leaves nothing behind.
 """
-import contextlib
 import os
 import queue
-import shutil
-import tempfile
 import threading
 
 import cv2
@@ -19,8 +14,7 @@ import numpy as np
 from dataset.io import IMAGE_EXTENSIONS, ImageReadError, list_images, read_image
 from dataset.video import VIDEO_EXTENSIONS
 
-__all__ = ["source_kind", "open_source", "ImageSource", "VideoSource", "prefetch", "VideoSink",
-           "staged_output", "make_ordinary"]
+__all__ = ["source_kind", "open_source", "ImageSource", "VideoSource", "prefetch", "VideoSink"]
 
 
 def source_kind(path):
@@ -47,6 +41,7 @@ class ImageSource:
     def __init__(self, paths, names):
         self.paths = list(paths)
         self.names = list(names)
+        self._first = None  # the first image, decoded once for first_size() and the first frame
 
     @classmethod
     def from_path(cls, path):
@@ -65,11 +60,17 @@ class ImageSource:
 
     def first_size(self):
         """(H, W) of the first image (decoded: EXIF orientation counts)."""
-        return read_image(self.paths[0]).shape[:2]
+        if self._first is None:
+            self._first = read_image(self.paths[0])
+        return self._first.shape[:2]
 
     def __iter__(self):
-        for path, name in zip(self.paths, self.names):
-            yield name, read_image(path)
+        for i, (path, name) in enumerate(zip(self.paths, self.names)):
+            if i == 0 and self._first is not None:
+                image, self._first = self._first, None
+                yield name, image
+            else:
+                yield name, read_image(path)
 
 
 class VideoSource:
@@ -210,39 +211,3 @@ class VideoSink:
 
     def __exit__(self, *exc):
         self.close()
-
-
-def make_ordinary(path):
-    """Give a file or folder made by mkstemp/mkdtemp (owner-only) the permissions of a plain new one."""
-    mask = os.umask(0)
-    os.umask(mask)
-    os.chmod(path, (0o777 if os.path.isdir(path) else 0o666) & ~mask)
-
-
-@contextlib.contextmanager
-def staged_output(output_dir, overwrite=False):
-    """Yield a temporary folder for a run's outputs; on success move its files into ``output_dir``.
-
-    An existing ``output_dir`` raises FileExistsError unless ``overwrite`` (then same-named files
-    are replaced, others kept). On any error the temporary folder is removed and ``output_dir``
-    is untouched.
-    """
-    output_dir = os.path.abspath(os.fspath(output_dir))
-    if os.path.exists(output_dir) and not overwrite:
-        raise FileExistsError(f"output folder already exists: '{output_dir}' (use --overwrite / overwrite=True "
-                              f"to write into it)")
-    if os.path.exists(output_dir) and not os.path.isdir(output_dir):
-        raise FileExistsError(f"output path exists and is not a folder: '{output_dir}'")
-    parent = os.path.dirname(output_dir)
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=".tmp-" + os.path.basename(output_dir) + "-", dir=parent)
-    try:
-        yield tmp
-        for folder, _, files in os.walk(tmp):
-            target = os.path.join(output_dir, os.path.relpath(folder, tmp))
-            os.makedirs(target, exist_ok=True)
-            for f in files:
-                make_ordinary(os.path.join(folder, f))  # dataset.io writes through mkstemp (0600)
-                os.replace(os.path.join(folder, f), os.path.join(target, f))
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)

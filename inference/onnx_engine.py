@@ -7,20 +7,22 @@
 
 On CPU ONNX Runtime runs this network faster than Paddle Inference with oneDNN (its MLAS
 convolutions and resizes; measured in benchmarks/bench_inference.py), so it is the default CPU
-engine. On GPU its CUDA provider runs the same model (fp16: ``model.onnx_session.float16_model``).
-The ONNX models are converted from the exported Paddle program (``model.inference``) and
+engine. On GPU its CUDA provider runs the same model (fp16: ``inference.onnx_session.float16_model``).
+The ONNX models are converted from the exported Paddle program (``inference.export``) and
 cached beside it.
 """
 import collections
 import contextlib
 import os
 import sys
-import tempfile
 
 import numpy as np
 
-from .cpu import cpu_threads
-from .inference import PROGRAM_FILES, ExportError, ModelOptions, check_batch, read_export_meta
+from common.atomic import atomic_path
+from common.cpu import cpu_threads
+from model.options import ModelOptions
+from .batch import check_batch
+from .export import PROGRAM_FILES, ExportError, read_export_meta
 from .onnx_session import create_session, float16_model, parse_gpu_index
 
 __all__ = ["export_onnx", "pad_conv_channels", "channel_block", "cached_onnx", "cached_float16", "OnnxRuntimeEngine"]
@@ -49,7 +51,7 @@ def export_onnx(model_dir, onnx_path, opset_version=16, overwrite=False, block=N
     onnx_path = os.path.abspath(os.fspath(onnx_path))
     if os.path.exists(onnx_path) and not overwrite:
         raise FileExistsError(f"ONNX file already exists: '{onnx_path}' (pass overwrite=True / --overwrite)")
-    with _written_atomically(onnx_path) as tmp:
+    with atomic_path(onnx_path, suffix=".onnx") as tmp:
         try:
             # Its log goes to stdout: keep that for the commands' tables. No Polygraphy constant
             # folding (optimize_tool None): ONNX Runtime folds the graph itself at load, and the
@@ -70,19 +72,6 @@ def export_onnx(model_dir, onnx_path, opset_version=16, overwrite=False, block=N
         onnx.save(model, tmp)
         _check_onnx_runs(tmp, model_dir)
     return onnx_path
-
-
-@contextlib.contextmanager
-def _written_atomically(path):
-    """Yields a temporary file name beside ``path``; renamed to ``path`` if the block succeeds, else removed."""
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".onnx", dir=os.path.dirname(os.path.abspath(path)))
-    os.close(fd)
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def pad_conv_channels(model, multiple):
@@ -191,7 +180,7 @@ def cached_float16(onnx_path):
     import onnx
     path = f"{os.fspath(onnx_path)[:-len('.onnx')]}.fp16.onnx"
     if not os.path.isfile(path):
-        with _written_atomically(path) as tmp:
+        with atomic_path(path, suffix=".onnx") as tmp:
             onnx.save(float16_model(onnx.load(onnx_path)), tmp)
     return path
 
@@ -203,7 +192,7 @@ class OnnxRuntimeEngine:
         model_dir: folder with model.json, model.pdiparams and meta.json; the ONNX model is
             converted into it on first use (``cached_onnx``).
         device: "cpu", or "gpu" / "gpu:N" for the CUDA provider (the onnxruntime-gpu package).
-        threads: CPU threads (default: ``model.cpu.cpu_threads``, i.e. $OMP_NUM_THREADS, else all cores).
+        threads: CPU threads (default: ``common.cpu.cpu_threads``, i.e. $OMP_NUM_THREADS, else all cores).
         precision: "fp32", or "fp16" on GPU (``cached_float16``; inputs and outputs stay float32).
     """
 

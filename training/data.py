@@ -11,7 +11,7 @@ import paddle
 from dataset import ImagesDataset, SampleDataset, VideoDataset, ZipDataset
 from dataset import augmentation as A
 from dataset.paths import load_dataset_paths, dataset_root
-from ..utils import resize_bilinear
+from model.utils import resize_bilinear
 
 __all__ = ["build_datasets", "SeededBatchSampler", "random_crop", "crop_size"]
 

@@ -1,0 +1,81 @@
+"""Composition protocols: how one ground-truth (pha, fgr) becomes the (src, bgr) a model is scored on.
+
+Each image ``i`` (sorted by name) draws from its own generator ``np.random.default_rng([seed, i])``,
+so its numbers do not depend on the other images. See ``eval.py --help`` for the protocols.
+"""
+import cv2
+import numpy as np
+
+from dataset.augmentation import PairRandomAffineAndResize, RandomAffineAndResize
+from dataset.io import list_images, read_image
+from dataset.trimap import make_trimap
+from .groundtruth import EvalError, read_ground_truth
+from .metrics import to_uint8
+
+__all__ = ["PROTOCOLS", "image_rng", "cover_resize", "Protocol"]
+
+PROTOCOLS = ("bgmv2", "native")
+
+
+def image_rng(seed, index):
+    """The generator of image ``index``: independent of every other image's draws."""
+    return np.random.default_rng([seed, index])
+
+
+def cover_resize(image, height, width):
+    """Scale (H', W', 3) ``image`` to cover height x width, then centre-crop to it."""
+    h, w = image.shape[:2]
+    scale = max(height / h, width / w)
+    size = (max(width, round(w * scale)), max(height, round(h * scale)))
+    image = cv2.resize(image, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    top, left = (image.shape[0] - height) // 2, (image.shape[1] - width) // 2
+    return image[top:top + height, left:left + width]
+
+
+class Protocol:
+    """Turns one ground-truth (pha, fgr) into the (pha, fgr, bgr) the model is evaluated on.
+
+    Arrays: pha float32 (H, W) in [0, 1]; fgr, bgr float32 (H, W, 3) in [0, 1].
+    ``keeps_trimap`` says whether a given trimap still matches the returned pha.
+    """
+
+    def __init__(self, name, bgr_folder, size, seed):
+        self.bgr_paths = list_images(bgr_folder)
+        if not self.bgr_paths:
+            raise EvalError(f"no background images in '{bgr_folder}'")
+        self.name, self.size, self.seed = name, size, seed
+        self.keeps_trimap = name == "native"
+        if name == "bgmv2":
+            self.pair_transform = PairRandomAffineAndResize(
+                (size, size), degrees=(-5, 5), translate=(0.1, 0.1), scale=(0.3, 1), shear=(-5, 5))
+            self.bgr_transform = RandomAffineAndResize(
+                (size, size), degrees=(-5, 5), translate=(0.1, 0.1), scale=(1, 1.2), shear=(-5, 5))
+
+    def __call__(self, index, pha, fgr):
+        rng = image_rng(self.seed, index)
+        bgr = read_image(self.bgr_paths[rng.integers(len(self.bgr_paths))])
+        if self.name == "native":
+            return pha, fgr, cover_resize(bgr, *pha.shape)
+        pha, fgr = self.pair_transform((pha[:, :, None], fgr), rng)
+        bgr = self.bgr_transform(bgr, rng)
+        return pha[:, :, 0], fgr, bgr
+
+    def sample(self, gt, index, name):
+        """Ground-truth image ``name`` (number ``index`` in sorted order) of ``gt`` composited for scoring.
+
+        Returns (src, bgr) float32 (H, W, 3) in [0, 1], the model's input, and the scored ground
+        truth as 8 bits: (pha (H, W), fgr (H, W, 3), trimap (H, W)) uint8. The trimap is the
+        given one when it still fits, else made from the (transformed) alpha.
+        """
+        pha, fgr, trimap = read_ground_truth(gt, name)
+        pha, fgr, bgr = self(index, pha, fgr)
+        src = pha[:, :, None] * fgr + (1 - pha[:, :, None]) * bgr
+        gt_pha = to_uint8(pha)
+        if trimap is None or not self.keeps_trimap:
+            trimap = make_trimap(gt_pha)
+        return src.astype(np.float32), bgr.astype(np.float32), gt_pha, to_uint8(fgr), trimap
+
+    def describe(self):
+        if self.name == "native":
+            return f"native size, seed {self.seed}"
+        return f"bgmv2 validation protocol at {self.size}x{self.size}, seed {self.seed}"
