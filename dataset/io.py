@@ -233,7 +233,9 @@ def _atomic_write(path, encoded_ext, array, params=()):
         raise
 
 
-def _quantize(x, bits, name):
+def quantize(x, bits=8, name="array"):
+    """Float array in [0, 1] (clipped) -> uint8 (``bits=8``) or uint16 (``bits=16``), rounding half up:
+    exactly what the writers store. A non-float array is a ValueError naming ``name``."""
     x = np.asarray(x)
     if not np.issubdtype(x.dtype, np.floating):
         raise ValueError(f"{name} must be a float array in [0, 1], got dtype {x.dtype}")
@@ -264,7 +266,7 @@ def write_image(path, img, bits=8, jpeg_quality=95):
         raise ValueError(f"write_image('{path}'): expected (H, W, 3) RGB, got shape {img.shape}")
     ext = _output_ext(path, bits)
     params = (cv2.IMWRITE_JPEG_QUALITY, int(jpeg_quality)) if ext in (".jpg", ".jpeg") else ()
-    _atomic_write(path, ext, cv2.cvtColor(_quantize(img, bits, "img"), cv2.COLOR_RGB2BGR), params)
+    _atomic_write(path, ext, cv2.cvtColor(quantize(img, bits, "img"), cv2.COLOR_RGB2BGR), params)
 
 
 def write_alpha(path, pha, bits=8):
@@ -278,7 +280,7 @@ def write_alpha(path, pha, bits=8):
     if pha.ndim != 2:
         raise ValueError(f"write_alpha('{path}'): expected (H, W) or (H, W, 1), got shape {pha.shape}")
     ext = _output_ext(path, bits)
-    _atomic_write(path, ext, _quantize(pha, bits, "pha"))
+    _atomic_write(path, ext, quantize(pha, bits, "pha"))
 
 
 def list_images(root):
