@@ -4,7 +4,6 @@ import subprocess
 import sys
 
 import numpy as np
-import pytest
 
 import release_fixtures as rf
 from dataset.checker import check_dataset

@@ -1,8 +1,6 @@
 """Datasets exactly as released (issue #20): layouts recognised from what is on disk, folders and zips."""
 import os
-import zipfile
 
-import cv2
 import numpy as np
 import pytest
 
