@@ -5,6 +5,10 @@
     from dataset import perturbation                # batch perturbations (paddle, on device)
     from dataset.io import read_image, read_alpha, write_image, write_alpha
     from dataset.paths import load_dataset_paths, dataset_root
+    from dataset.testset import open_test_set        # PhotoMatte85 as released (RGBA folder/zip, pha/fgr)
+    from dataset.backgrounds import open_backgrounds # background folder or zip
+    from dataset.releases import training_pairs, pairs_from_config  # VideoMatte240K, Distinctions-646
+    from dataset.checker import check_dataset        # python -m tools.check_dataset PATH
 
 Importing this package turns OpenCV's own thread pool off (``cv2.setNumThreads(0)``):
 the pool does not survive ``fork()``, and paddle DataLoader workers forked after the

@@ -5,6 +5,8 @@ Conventions used across the project:
 * images are ``float32 (H, W, 3)`` RGB in ``[0, 1]``;
 * alpha mattes are ``float32 (H, W)`` in ``[0, 1]``.
 
+Files are read whole into memory and decoded there; ``decode_image`` / ``decode_alpha`` /
+``decode_cutout`` decode bytes that come from elsewhere (a zip entry) by the same rules.
 Reading accepts 8- and 16-bit files, grayscale, RGB and RGBA/gray+alpha files, and
 applies the EXIF orientation of JPEGs. Every failure raises an error naming the file.
 Writing is atomic: the data goes to a temporary file in the target folder which is then
@@ -72,11 +74,19 @@ def _read_bytes(path):
     if not os.path.isfile(path):
         raise FileNotFoundError(f"image file not found: '{path}'")
     # np.fromfile + imdecode also works for non-ASCII paths on every platform.
-    buf = np.fromfile(path, dtype=np.uint8)
+    return _check_encoded(np.fromfile(path, dtype=np.uint8), path)
+
+
+def _check_encoded(data, source):
+    """``data`` (bytes or uint8 array) as a 1-D uint8 array; empty or truncated-JPEG data is an
+    ImageReadError naming ``source``."""
+    buf = np.frombuffer(data, dtype=np.uint8) if isinstance(data, (bytes, bytearray, memoryview)) else data
+    if not isinstance(buf, np.ndarray) or buf.dtype != np.uint8 or buf.ndim != 1:
+        raise TypeError(f"encoded image data of '{source}' must be bytes or a 1-D uint8 array")
     if buf.size == 0:
-        raise ImageReadError(path, "file is empty")
+        raise ImageReadError(source, "file is empty")
     if _is_jpeg(buf) and not _jpeg_is_complete(buf):
-        raise ImageReadError(path, "truncated JPEG (no end-of-image marker)")
+        raise ImageReadError(source, "truncated JPEG (no end-of-image marker)")
     return buf
 
 
@@ -102,6 +112,74 @@ def _to_unit_float(img, path):
     raise ImageReadError(path, f"unsupported pixel type {img.dtype}")
 
 
+def decode_image(data, source="<bytes>"):
+    """Decode an encoded colour image held in memory (the bytes of a file, e.g. a zip entry).
+
+    Same rules as :func:`read_image`; ``source`` names the data in error messages.
+
+    Returns:
+        float32 (H, W, 3) RGB in [0, 1].
+    Raises:
+        ImageReadError: the data is empty, a truncated JPEG, or cannot be decoded.
+    """
+    # IMREAD_COLOR | ANYDEPTH: 3 channels (gray expanded, alpha dropped), 8 or 16 bit,
+    # EXIF orientation applied (IMREAD_UNCHANGED would skip it).
+    img = _decode(_check_encoded(data, source), cv2.IMREAD_COLOR | cv2.IMREAD_ANYDEPTH, source)
+    img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    return _to_unit_float(img, source)
+
+
+def decode_alpha(data, source="<bytes>"):
+    """Decode an encoded alpha matte held in memory; same rules as :func:`read_alpha`.
+
+    Returns:
+        float32 (H, W) in [0, 1].
+    Raises:
+        ImageReadError: the data is empty, a truncated JPEG, or cannot be decoded.
+    """
+    buf = _check_encoded(data, source)
+    if _is_jpeg(buf):
+        # JPEG has no alpha channel; GRAYSCALE applies EXIF orientation and converts to luma.
+        return _to_unit_float(_decode(buf, cv2.IMREAD_GRAYSCALE | cv2.IMREAD_ANYDEPTH, source), source)
+    return _alpha_of(_decode(buf, cv2.IMREAD_UNCHANGED, source), source)
+
+
+def _alpha_of(img, source):
+    """Alpha of an IMREAD_UNCHANGED array: the alpha channel, else the single channel, else luma."""
+    if img.ndim == 3 and img.shape[2] in (2, 4):
+        img = img[:, :, -1]
+    elif img.ndim == 3:
+        img = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
+    return _to_unit_float(np.ascontiguousarray(img), source)
+
+
+def decode_cutout(data, source="<bytes>"):
+    """Decode a cut-out (e.g. an RGBA PNG of PhotoMatte85) once into its colour and its alpha.
+
+    The colour is the file's RGB, not premultiplied (gray files expanded to 3 channels);
+    JPEGs, which have no alpha, are rotated by their EXIF orientation as in :func:`read_image`.
+
+    Returns:
+        (rgb float32 (H, W, 3) in [0, 1],
+         alpha float32 (H, W) in [0, 1], or None when the file has no alpha channel,
+         channels: int, the number of channels stored in the file: 1, 2, 3 or 4).
+    Raises:
+        ImageReadError: the data is empty, a truncated JPEG, or cannot be decoded.
+    """
+    buf = _check_encoded(data, source)
+    if _is_jpeg(buf):
+        channels = 1 if _decode(buf, cv2.IMREAD_UNCHANGED, source).ndim == 2 else 3
+        return decode_image(buf, source), None, channels
+    img = _decode(buf, cv2.IMREAD_UNCHANGED, source)
+    channels = 1 if img.ndim == 2 else img.shape[2]
+    alpha = _alpha_of(img, source) if channels in (2, 4) else None
+    if channels in (1, 2):
+        rgb = cv2.cvtColor(img[:, :, 0] if img.ndim == 3 else img, cv2.COLOR_GRAY2RGB)
+    else:
+        rgb = cv2.cvtColor(img[:, :, :3], cv2.COLOR_BGR2RGB)
+    return _to_unit_float(rgb, source), alpha, channels
+
+
 def read_image(path):
     """Read a colour image.
 
@@ -113,11 +191,7 @@ def read_image(path):
     Raises:
         FileNotFoundError: no such file. ImageReadError: the file cannot be decoded.
     """
-    # IMREAD_COLOR | ANYDEPTH: 3 channels (gray expanded, alpha dropped), 8 or 16 bit,
-    # EXIF orientation applied (IMREAD_UNCHANGED would skip it).
-    img = _decode(_read_bytes(path), cv2.IMREAD_COLOR | cv2.IMREAD_ANYDEPTH, path)
-    img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
-    return _to_unit_float(img, path)
+    return decode_image(_read_bytes(path), os.fspath(path))
 
 
 def read_alpha(path):
@@ -136,17 +210,7 @@ def read_alpha(path):
     Raises:
         FileNotFoundError: no such file. ImageReadError: the file cannot be decoded.
     """
-    buf = _read_bytes(path)
-    if _is_jpeg(buf):
-        # JPEG has no alpha channel; GRAYSCALE applies EXIF orientation and converts to luma.
-        pha = _decode(buf, cv2.IMREAD_GRAYSCALE | cv2.IMREAD_ANYDEPTH, path)
-    else:
-        pha = _decode(buf, cv2.IMREAD_UNCHANGED, path)
-        if pha.ndim == 3 and pha.shape[2] in (2, 4):
-            pha = pha[:, :, -1]
-        elif pha.ndim == 3:
-            pha = cv2.cvtColor(pha, cv2.COLOR_BGR2GRAY)
-    return _to_unit_float(np.ascontiguousarray(pha), path)
+    return decode_alpha(_read_bytes(path), os.fspath(path))
 
 
 def _atomic_write(path, encoded_ext, array, params=()):
@@ -171,7 +235,9 @@ def _atomic_write(path, encoded_ext, array, params=()):
         raise
 
 
-def _quantize(x, bits, name):
+def quantize(x, bits=8, name="array"):
+    """Float array in [0, 1] (clipped) -> uint8 (``bits=8``) or uint16 (``bits=16``), rounding half up:
+    exactly what the writers store. A non-float array is a ValueError naming ``name``."""
     x = np.asarray(x)
     if not np.issubdtype(x.dtype, np.floating):
         raise ValueError(f"{name} must be a float array in [0, 1], got dtype {x.dtype}")
@@ -202,7 +268,7 @@ def write_image(path, img, bits=8, jpeg_quality=95):
         raise ValueError(f"write_image('{path}'): expected (H, W, 3) RGB, got shape {img.shape}")
     ext = _output_ext(path, bits)
     params = (cv2.IMWRITE_JPEG_QUALITY, int(jpeg_quality)) if ext in (".jpg", ".jpeg") else ()
-    _atomic_write(path, ext, cv2.cvtColor(_quantize(img, bits, "img"), cv2.COLOR_RGB2BGR), params)
+    _atomic_write(path, ext, cv2.cvtColor(quantize(img, bits, "img"), cv2.COLOR_RGB2BGR), params)
 
 
 def write_alpha(path, pha, bits=8):
@@ -216,7 +282,7 @@ def write_alpha(path, pha, bits=8):
     if pha.ndim != 2:
         raise ValueError(f"write_alpha('{path}'): expected (H, W) or (H, W, 1), got shape {pha.shape}")
     ext = _output_ext(path, bits)
-    _atomic_write(path, ext, _quantize(pha, bits, "pha"))
+    _atomic_write(path, ext, quantize(pha, bits, "pha"))
 
 
 def list_images(root):

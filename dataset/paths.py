@@ -9,6 +9,15 @@ Schema (any subset of datasets; every leaf is a path string)::
     backgrounds:    {train: PATH, valid: PATH}
     custom:         {train: {fgr, pha}, valid: {fgr, pha}}      # your own data for stage 3
 
+or, instead of the explicit folders, the root of a release as downloaded (folder or zip;
+its layout is recognised, see ``dataset.layouts`` and docs/data.md)::
+
+    videomatte240k:  {root: PATH}    # VideoMatte240K_JPEG_SD/_HD (folder or zip) or the mp4 release
+    distinctions646: {root: PATH}    # Distinctions-646 (Train/, Test/)
+    photomatte85:    {root: PATH}    # RGBA PNGs (folder or zip) or pha/ + fgr/ [+ trimap/]
+
+``dataset.releases.pairs_from_config`` and ``dataset.testset.test_set_from_config`` read either form.
+
 Relative paths are resolved against the folder of the YAML file (so a dataset folder
 can carry its own ``datasets.yaml``); ``~`` and ``$VARS`` are expanded. Paths are only
 checked when asked for, so a file may list datasets you do not have.
