@@ -15,13 +15,14 @@ import zipfile
 
 import numpy as np
 
+from common.errors import InputError
 from .io import ImageReadError
 
 MAX_ENTRY_BYTES = 1 << 30  # 1 GiB: no image or video frame of a matting release comes near it
 UNSUPPORTED_ARCHIVES = (".rar", ".7z", ".tar", ".tgz", ".tar.gz", ".gz", ".bz2", ".xz")
 
 
-class LayoutError(ValueError):
+class LayoutError(InputError):
     """What is at a dataset path fits no known release layout, or cannot be read as one.
 
     The message says what was found and what was expected.

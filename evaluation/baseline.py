@@ -6,7 +6,6 @@ tries thresholds; picking the best on the test set itself gives an optimistic ba
 """
 import numpy as np
 
-from .groundtruth import list_ground_truth
 from .metrics import evaluate_image, mse, sad, to_uint8
 
 __all__ = ["DEFAULT_THRESHOLDS", "difference", "composites", "sweep", "score_threshold", "comparison_table"]
@@ -20,8 +19,8 @@ def difference(src, bgr):
 
 
 def composites(gt, protocol):
-    """[(name, src, bgr, gt_pha, gt_fgr, trimap)] of ``Protocol.sample`` for every image of ``gt``."""
-    return [(name, *protocol.sample(gt, index, name)) for index, name in enumerate(list_ground_truth(gt))]
+    """[(name, src, bgr, gt_pha, gt_fgr, trimap)] of ``Protocol.sample`` for every image of the test set ``gt``."""
+    return [(name, *protocol.sample(gt, index, name)) for index, name in enumerate(gt.names)]
 
 
 def sweep(samples, thresholds):

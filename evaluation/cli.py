@@ -4,11 +4,12 @@ import os
 
 from common.atomic import staged_output
 from common.errors import run_main
-from dataset.paths import DatasetKeyError, dataset_root, load_dataset_paths
+from dataset.paths import dataset_root, load_dataset_paths
+from dataset.testset import open_test_set, test_set_from_config
 from inference.cli import (add_config_argument, add_engine_arguments, add_model_arguments, add_weights_arguments,
                            make_engine, parse_args as parse_with_config, positive_int)
 from model import CheckpointError
-from .groundtruth import EvalError, GroundTruth, list_ground_truth
+from .groundtruth import EvalError
 from .protocols import PROTOCOLS, Protocol
 from .report import RESULT_FILES, format_table, write_results
 from .scoring import score_model, score_predictions
@@ -64,8 +65,9 @@ def build_parser():
     p = argparse.ArgumentParser(prog="eval.py", description=USAGE.splitlines()[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=USAGE)
     add_config_argument(p)
-    p.add_argument("--data-path", help="ground-truth folder with pha/, fgr/ and optional trimap/ "
-                                       "(default: photomatte85 of --dataset-config)")
+    p.add_argument("--data-path", help="PhotoMatte85 as released (a folder of RGBA PNGs, or its zip), or a folder "
+                                       "with pha/, fgr/ and optional trimap/ (default: photomatte85 of "
+                                       "--dataset-config)")
     p.add_argument("--dataset-config", default=DEFAULT_DATASET_CONFIG,
                    help="dataset paths YAML used when --data-path / --bgr-path are not given")
     src = p.add_argument_group("what to score (one of)")
@@ -77,7 +79,7 @@ def build_parser():
     add_engine_arguments(model)
 
     proto = p.add_argument_group("composition protocol (with --model-path)")
-    proto.add_argument("--bgr-path", help="folder of background images "
+    proto.add_argument("--bgr-path", help="background images: a folder or its zip "
                                           "(default: backgrounds.valid of --dataset-config)")
     proto.add_argument("--protocol", default="bgmv2", choices=PROTOCOLS,
                        help="bgmv2: seeded validation augmentation at --size; native: plain composite")
@@ -117,18 +119,11 @@ def _dataset_paths(args):
 
 
 def ground_truth(args):
-    """--data-path, or the photomatte85 entry of --dataset-config."""
+    """The test set of --data-path (PhotoMatte85 as released, its zip, or pha/ + fgr/ folders), or the
+    photomatte85 entry of --dataset-config."""
     if args.data_path:
-        trimap = os.path.join(args.data_path, "trimap")
-        return GroundTruth(os.path.join(args.data_path, "pha"), os.path.join(args.data_path, "fgr"),
-                           trimap if os.path.isdir(trimap) else None)
-    paths = _dataset_paths(args)
-    try:
-        trimap = dataset_root(paths, "photomatte85", "trimap", must_exist=False)
-    except DatasetKeyError:
-        trimap = None
-    return GroundTruth(dataset_root(paths, "photomatte85", "pha"), dataset_root(paths, "photomatte85", "fgr"),
-                       trimap if trimap and os.path.isdir(trimap) else None)
+        return open_test_set(args.data_path)
+    return test_set_from_config(_dataset_paths(args))
 
 
 def background_folder(args):
@@ -161,7 +156,7 @@ def _load_engine(args):
 def evaluate(args):
     """Score what the arguments name; prints the table and returns {name: metrics}."""
     gt = ground_truth(args)
-    names = list_ground_truth(gt)[: args.num_images]
+    names = gt.names[: args.num_images]
     check_outputs(args)
     if args.model_path:
         protocol = Protocol(args.protocol, background_folder(args), args.size, args.seed)
@@ -172,11 +167,11 @@ def evaluate(args):
         else:
             per_image = score_model(engine, gt, names, protocol)
         o = engine.options
-        title = (f"{o.model_type}({o.backbone}) on {len(names)} images of '{gt.describe()}', "
+        title = (f"{o.model_type}({o.backbone}) on {len(names)} images ({gt.describe()}), "
                  f"{protocol.describe()}")
     else:
         per_image = score_predictions(args.pred_dir, gt, names)
-        title = f"'{args.pred_dir}' on {len(names)} images of '{gt.describe()}'"
+        title = f"'{args.pred_dir}' on {len(names)} images ({gt.describe()})"
     write_results(per_image, args.output_dir, args.output_json)
     print(format_table(per_image, title))
     return per_image

@@ -7,9 +7,8 @@ import cv2
 import numpy as np
 
 from dataset.augmentation import PairRandomAffineAndResize, RandomAffineAndResize
-from dataset.io import list_images, read_image
+from dataset.backgrounds import open_backgrounds
 from dataset.trimap import make_trimap
-from .groundtruth import EvalError, read_ground_truth
 from .metrics import to_uint8
 
 __all__ = ["PROTOCOLS", "image_rng", "cover_resize", "Protocol"]
@@ -39,10 +38,8 @@ class Protocol:
     ``keeps_trimap`` says whether a given trimap still matches the returned pha.
     """
 
-    def __init__(self, name, bgr_folder, size, seed):
-        self.bgr_paths = list_images(bgr_folder)
-        if not self.bgr_paths:
-            raise EvalError(f"no background images in '{bgr_folder}'")
+    def __init__(self, name, bgr_path, size, seed):
+        self.backgrounds = open_backgrounds(bgr_path)  # a folder or a zip of images
         self.name, self.size, self.seed = name, size, seed
         self.keeps_trimap = name == "native"
         if name == "bgmv2":
@@ -53,7 +50,7 @@ class Protocol:
 
     def __call__(self, index, pha, fgr):
         rng = image_rng(self.seed, index)
-        bgr = read_image(self.bgr_paths[rng.integers(len(self.bgr_paths))])
+        bgr = self.backgrounds[rng.integers(len(self.backgrounds))]
         if self.name == "native":
             return pha, fgr, cover_resize(bgr, *pha.shape)
         pha, fgr = self.pair_transform((pha[:, :, None], fgr), rng)
@@ -61,13 +58,14 @@ class Protocol:
         return pha[:, :, 0], fgr, bgr
 
     def sample(self, gt, index, name):
-        """Ground-truth image ``name`` (number ``index`` in sorted order) of ``gt`` composited for scoring.
+        """Ground-truth image ``name`` (number ``index`` in sorted order) of the test set ``gt``
+        (``dataset.testset.TestSet``) composited for scoring.
 
         Returns (src, bgr) float32 (H, W, 3) in [0, 1], the model's input, and the scored ground
         truth as 8 bits: (pha (H, W), fgr (H, W, 3), trimap (H, W)) uint8. The trimap is the
         given one when it still fits, else made from the (transformed) alpha.
         """
-        pha, fgr, trimap = read_ground_truth(gt, name)
+        pha, fgr, trimap = gt.read(name)
         pha, fgr, bgr = self(index, pha, fgr)
         src = pha[:, :, None] * fgr + (1 - pha[:, :, None]) * bgr
         gt_pha = to_uint8(pha)

@@ -7,7 +7,7 @@ from tqdm import tqdm
 from dataset.io import write_alpha, write_image
 from dataset.trimap import make_trimap
 from inference.predictor import predict_batch
-from .groundtruth import read_ground_truth, read_prediction
+from .groundtruth import read_prediction
 from .metrics import UNKNOWN, crop_to_multiple_of_4, evaluate_image, to_uint8
 
 __all__ = ["score_image", "score_predictions", "score_model", "save_sample"]
@@ -24,7 +24,7 @@ def score_predictions(pred_dir, gt, names):
     """{name: metrics} of the saved predictions ``pred_dir/{pha,fgr}/<name>``."""
     per_image = {}
     for name in tqdm(names, desc="scoring", unit="img"):
-        pha, fgr, trimap = read_ground_truth(gt, name)
+        pha, fgr, trimap = gt.read(name)
         gt_pha, gt_fgr = to_uint8(pha), to_uint8(fgr)
         pred_pha, pred_fgr = read_prediction(pred_dir, name, gt_pha.shape)
         trimap = make_trimap(gt_pha) if trimap is None else trimap

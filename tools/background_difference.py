@@ -16,13 +16,12 @@ from common import cpu  # noqa: F401  first: reads $OMP_NUM_THREADS before anyth
 
 import argparse
 import json
-import os
 import sys
 
 from common.atomic import write_text
 from common.errors import InputError, run_main
 from evaluation.baseline import DEFAULT_THRESHOLDS, comparison_table, composites, score_threshold, sweep
-from evaluation.groundtruth import GroundTruth
+from dataset.testset import open_test_set
 from evaluation.protocols import PROTOCOLS, Protocol
 
 
@@ -38,8 +37,8 @@ def parse_thresholds(text):
 
 def build_parser():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data-path", required=True, help="ground truth with pha/, fgr/ (and trimap/)")
-    p.add_argument("--bgr-path", required=True, help="background images")
+    p.add_argument("--data-path", required=True, help="test set: PhotoMatte85 as released (RGBA PNGs, folder or zip) or pha/, fgr/ (and trimap/)")
+    p.add_argument("--bgr-path", required=True, help="background images (a folder or its zip)")
     p.add_argument("--protocol", default="bgmv2", choices=PROTOCOLS)
     p.add_argument("--size", type=int, default=2048)
     p.add_argument("--seed", type=int, default=0)
@@ -61,12 +60,7 @@ def read_model_results(path):
 
 def run(args):
     model = read_model_results(args.model_results) if args.model_results else None
-    for flag, path in (("--data-path", args.data_path), ("--bgr-path", args.bgr_path)):
-        if not os.path.isdir(path):
-            raise InputError(f"{flag}: folder not found: '{path}'")
-    trimaps = os.path.join(args.data_path, "trimap")
-    gt = GroundTruth(os.path.join(args.data_path, "pha"), os.path.join(args.data_path, "fgr"),
-                     trimaps if os.path.isdir(trimaps) else None)
+    gt = open_test_set(args.data_path)
     protocol = Protocol(args.protocol, args.bgr_path, args.size, args.seed)
     samples = composites(gt, protocol)
     results = sweep(samples, args.thresholds)

@@ -8,19 +8,13 @@ import math
 import numpy as np
 import paddle
 
-from dataset import ImagesDataset, SampleDataset, VideoDataset, ZipDataset
+from dataset import SampleDataset, ZipDataset
 from dataset import augmentation as A
 from dataset.paths import load_dataset_paths, dataset_root
+from dataset.releases import background_images, pairs_from_config
 from model.utils import resize_bilinear
 
 __all__ = ["build_datasets", "SeededBatchSampler", "random_crop", "crop_size"]
-
-
-def _pair_dataset(paths, name, split, transforms, seed):
-    return ZipDataset([
-        VideoDataset(dataset_root(paths, name, split, "pha"), mode="L"),
-        VideoDataset(dataset_root(paths, name, split, "fgr"), mode="RGB"),
-    ], transforms=transforms, assert_equal_length=True, seed=seed)
 
 
 def build_datasets(cfg):
@@ -32,7 +26,7 @@ def build_datasets(cfg):
     size = (d["size"], d["size"])
     paths = load_dataset_paths(d["paths"])
     train = ZipDataset([
-        _pair_dataset(paths, d["name"], "train", A.PairCompose([
+        pairs_from_config(paths, d["name"], "train", A.PairCompose([
             A.PairRandomAffineAndResize(size, degrees=(-5, 5), translate=(0.1, 0.1),
                                         scale=(0.4, 1) if cfg.get("refine") is None else (0.3, 1), shear=(-5, 5)),
             A.PairRandomHorizontalFlip(),
@@ -41,7 +35,7 @@ def build_datasets(cfg):
             A.PairApplyOnlyAtIndices([1], A.ColorJitter(0.15, 0.15, 0.15, 0.05)),
             A.PairApply(A.ToCHW()),
         ]), seed),
-        ImagesDataset(dataset_root(paths, d["backgrounds"], "train"), mode="RGB", transforms=A.Compose([
+        background_images(dataset_root(paths, d["backgrounds"], "train"), mode="RGB", transforms=A.Compose([
             A.RandomAffineAndResize(size, degrees=(-5, 5), translate=(0.1, 0.1), scale=(1, 2), shear=(-5, 5)),
             A.RandomHorizontalFlip(),
             A.RandomBoxBlur(0.1, 5),
@@ -51,11 +45,11 @@ def build_datasets(cfg):
         ])),
     ], seed=seed)
     valid = ZipDataset([
-        _pair_dataset(paths, d["name"], "valid", A.PairCompose([
+        pairs_from_config(paths, d["name"], "valid", A.PairCompose([
             A.PairRandomAffineAndResize(size, degrees=(-5, 5), translate=(0.1, 0.1), scale=(0.3, 1), shear=(-5, 5)),
             A.PairApply(A.ToCHW()),
         ]), seed),
-        ImagesDataset(dataset_root(paths, d["backgrounds"], "valid"), mode="RGB", transforms=A.Compose([
+        background_images(dataset_root(paths, d["backgrounds"], "valid"), mode="RGB", transforms=A.Compose([
             A.RandomAffineAndResize(size, degrees=(-5, 5), translate=(0.1, 0.1), scale=(1, 1.2), shear=(-5, 5)),
             A.ToCHW(),
         ])),
