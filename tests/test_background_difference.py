@@ -1,4 +1,5 @@
-"""run.sh argument handling and the background-differencing baseline (tools/background_difference.py)."""
+"""The background-differencing baseline (evaluation.baseline, tools.background_difference), run.sh's argument
+handling and Ctrl-C in training (both exercised on the baseline's synthetic data)."""
 import json
 import os
 import subprocess
@@ -6,6 +7,7 @@ import subprocess
 import numpy as np
 import pytest
 
+from evaluation.baseline import difference
 from tools import background_difference as bd
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -28,7 +30,7 @@ def test_difference_is_the_largest_channel_difference():
     bgr = np.zeros((2, 2, 3), np.float32)
     src[0, 0] = [0.1, 0.5, 0.2]
     bgr[1, 1] = [0.0, 0.0, 0.3]
-    np.testing.assert_allclose(bd.difference(src, bgr), [[0.5, 0.0], [0.0, 0.3]])
+    np.testing.assert_allclose(difference(src, bgr), [[0.5, 0.0], [0.0, 0.3]])
 
 
 @pytest.fixture(scope="module")
@@ -45,8 +47,9 @@ def test_baseline_sweep_picks_the_lowest_sad_and_compares_with_a_model(data, tmp
             "--size", "64", "--thresholds", "0.0,0.05,0.2,0.9"]
     model = tmp_path / "results.json"
     model.write_text(json.dumps({"mean": {"sad": 0.001, "mse": 0.0, "grad": 0.0, "conn": 0.0}}))
-    summary = bd.main(args + ["--output-json", str(tmp_path / "b.json"), "--model-results", str(model),
-                              "--report", str(tmp_path / "m.md")])
+    summary = bd.run(bd.build_parser().parse_args(args + ["--output-json", str(tmp_path / "b.json"),
+                                                          "--model-results", str(model), "--report",
+                                                          str(tmp_path / "m.md")]))
     sads = {float(t): v["sad"] for t, v in summary["sweep"].items()}
     assert summary["threshold"] == min(sads, key=sads.get) and summary["sad"] == pytest.approx(min(sads.values()))
     assert sads[0.0] > summary["sad"]  # everything foreground is worse than the best threshold
@@ -55,9 +58,9 @@ def test_baseline_sweep_picks_the_lowest_sad_and_compares_with_a_model(data, tmp
     assert "trained model beats background differencing" in report
 
 
-def test_baseline_rejects_missing_folders(tmp_path):
-    with pytest.raises(SystemExit):
-        bd.main(["--data-path", str(tmp_path / "none"), "--bgr-path", str(tmp_path)])
+def test_baseline_rejects_missing_folders(tmp_path, capsys):
+    assert bd.main(["--data-path", str(tmp_path / "none"), "--bgr-path", str(tmp_path)]) == 2
+    assert "none" in capsys.readouterr().err
 
 
 def test_ctrl_c_saves_a_checkpoint_and_exits_130(data, tmp_path):

@@ -78,6 +78,7 @@ def run(args):
         print(table)
         if args.report:
             write_text(args.report, table + "\n")
+    return summary
 
 
 def main(argv=None):
@@ -85,7 +86,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.report and not args.model_results:
         parser.error("--report needs --model-results")
-    return run_main("background_difference", lambda _: run(args))
+    return run_main("background_difference", lambda _: run(args) and None)
 
 
 if __name__ == "__main__":
