@@ -123,10 +123,10 @@ def test_cli_refuses_to_overwrite(tmp_path):
     pth = _save(_reference_state("mobilenetv2"), tmp_path / "w.pth")
     out = tmp_path / "w.pdparams"
     out.write_text("keep me")
-    cmd = [sys.executable, os.path.join(ROOT, "tools", "convert_torch_weights.py"), "--input", pth, "--output", str(out)]
-    result = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    cmd = [sys.executable, "-m", "tools.convert_torch_weights", "--input", pth, "--output", str(out)]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert result.returncode != 0 and "--overwrite" in result.stderr
     assert out.read_text() == "keep me"
-    result = subprocess.run(cmd + ["--overwrite"], capture_output=True, text=True, timeout=300)
+    result = subprocess.run(cmd + ["--overwrite"], capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert result.returncode == 0, result.stderr
     assert "mattingrefine" in result.stdout

@@ -1,5 +1,4 @@
-"""tools.export: Paddle Inference and ONNX exports agree with dygraph; predict.py runs an export."""
-import importlib.util
+"""tools.export and tools.speed_test: Paddle Inference and ONNX exports agree with dygraph; predict.py runs an export."""
 import os
 
 import numpy as np
@@ -17,10 +16,8 @@ TOLERANCE = 1e-4
 
 
 def load_tool():
-    spec = importlib.util.spec_from_file_location("export_tool", os.path.join(ROOT, "tools", "export.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    from tools import export
+    return export
 
 
 
@@ -76,9 +73,7 @@ def test_onnx_agrees_with_dygraph_and_paddle_inference(checkpoint, tmp_path, mod
 
 
 def test_speed_test_prints_a_table(capsys):
-    spec = importlib.util.spec_from_file_location("speed_test", os.path.join(ROOT, "tools", "speed_test.py"))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    from tools import speed_test as tool
     assert tool.main(["--backbone", "mobilenetv2", "--refine-mode", "full", "--resolution", "96", "64",
                       "--engine", "auto", "inference", "dygraph", "--warmup", "1", "--runs", "2"]) == 0
     lines = capsys.readouterr().out.splitlines()

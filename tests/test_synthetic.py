@@ -125,10 +125,10 @@ def test_same_seed_same_files_any_workers_and_overwrite_rules(tmp_path, generate
 
 def test_command_line(tmp_path):
     out = tmp_path / "cli"
-    cmd = [sys.executable, os.path.join(ROOT, "tools", "make_synthetic_dataset.py"), str(out), "--size", "64x48",
+    cmd = [sys.executable, "-m", "tools.make_synthetic_dataset", str(out), "--size", "64x48",
            "--train-clips", "1", "--frames-per-clip", "2", "--valid", "1", "--photo-train", "1", "--test", "1",
            "--backgrounds", "2", "--workers", "1"]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert done.returncode == 0, done.stderr
     assert read_image(out / "photomatte85" / "fgr" / "0000.png").shape == (48, 64, 3)
     refused = subprocess.run(cmd, capture_output=True, text=True, timeout=300)

@@ -143,8 +143,10 @@ class Trainer:
         if self.kind == "base":
             net = build_model("mattingbase", m["backbone"])
         else:
-            net = build_model("mattingrefine", m["backbone"], r["backbone_scale"], r["mode"], r["sample_pixels"],
-                              r["threshold"], r["kernel_size"], r["prevent_oversampling"])
+            net = build_model("mattingrefine", m["backbone"], backbone_scale=r["backbone_scale"],
+                              refine_mode=r["mode"], refine_sample_pixels=r["sample_pixels"],
+                              refine_threshold=r["threshold"], refine_kernel_size=r["kernel_size"],
+                              refine_prevent_oversampling=r["prevent_oversampling"])
         init = [(k, m[k]) for k in ("last_checkpoint", "pretrain_initialization") if m[k]]
         if len(init) > 1:
             raise ConfigError("config: give only one of 'model.last_checkpoint' and 'model.pretrain_initialization'")
