@@ -1,7 +1,6 @@
 """Build models from options and load checkpoints (.pdparams, or official .pth converted on the fly)."""
 import os
 
-
 from .matting import MattingBase, MattingRefine
 from .safe_pickle import load_paddle_file
 from .torch_weights import CheckpointError, convert_state_dict, detect_backbone, load_torch_state_dict

@@ -188,20 +188,32 @@ def check_array(value, path, key):
         raise CheckpointError(f"{path}: entry {key!r} has non-numeric dtype {value.dtype}")
 
 
+def _is_varbase(obj):
+    # Paddle 2.1+ pickles a Tensor outside flat state dicts as (tensor.name, array).
+    return type(obj) is tuple and len(obj) == 2 and isinstance(obj[0], str) and isinstance(obj[1], np.ndarray)
+
+
 def _walk(obj, fn, key="", depth=0):
-    """Apply ``fn(value, key)`` to every leaf of nested dicts/lists/tuples; rebuilds the containers."""
+    """Apply ``fn(value, key, was_tensor)`` to every leaf of nested dicts/lists/tuples (a (name, array)
+    pair is one leaf, with was_tensor True); rebuilds the containers."""
     if depth > 100:
-        raise RecursionError("nesting deeper than 100")
+        raise CheckpointError("containers nested deeper than 100 levels")
     if isinstance(obj, dict):
         return type(obj)((k, _walk(v, fn, f"{key}.{k}" if key else str(k), depth + 1)) for k, v in obj.items())
     if isinstance(obj, list):
         return [_walk(v, fn, f"{key}[{i}]", depth + 1) for i, v in enumerate(obj)]
+    if _is_varbase(obj):
+        return fn(obj[1], key, True)
     if isinstance(obj, tuple):
-        # Paddle 2.1+ pickles a Tensor outside flat state dicts as (tensor.name, array).
-        if len(obj) == 2 and isinstance(obj[0], str) and isinstance(obj[1], np.ndarray):
-            return fn(obj[1], key)
         return tuple(_walk(v, fn, f"{key}[{i}]", depth + 1) for i, v in enumerate(obj))
-    return fn(obj, key)
+    return fn(obj, key, False)
+
+
+def _has_varbase(obj, depth=0):
+    if _is_varbase(obj):
+        return True
+    values = obj.values() if isinstance(obj, dict) else obj if isinstance(obj, (list, tuple)) else ()
+    return depth < 100 and any(_has_varbase(v, depth + 1) for v in values)
 
 
 def _join_big_params(obj, path):
@@ -246,17 +258,26 @@ def load_paddle_file(path, return_numpy=False):
         obj = unpickle(f, path)
         if f.read(1):
             raise CheckpointError(f"{path}: trailing data after the pickle (not a paddle.save file?)")
+    # Which arrays paddle.load turns into Tensors: those named in the state dict's name table; else,
+    # in a pickled object, the (name, array) pairs if there are any, otherwise every array.
+    tensors = None
     if isinstance(obj, dict):
         obj = _join_big_params(obj, path)
-        obj.pop("StructuredToParameterName@@", None)
+        table = obj.pop("StructuredToParameterName@@", None)
+        if table is not None:
+            tensors = set(table) if isinstance(table, dict) else set()
+    only_pairs = tensors is None and _has_varbase(obj)
 
-    def leaf(value, key):
-        if isinstance(value, np.ndarray):
-            check_array(value, path, key)
-            if not return_numpy:
-                import paddle  # deferred: the reader itself needs only numpy
+    def leaf(value, key, was_tensor):
+        if not isinstance(value, np.ndarray):
+            return value
+        check_array(value, path, key)
+        if return_numpy:
+            return value
+        if tensors is not None and key not in tensors or only_pairs and not was_tensor:
+            return value
+        import paddle  # deferred: reading needs only numpy
 
-                return paddle.to_tensor(value)
-        return value
+        return paddle.to_tensor(value)
 
     return _walk(obj, leaf)
