@@ -5,6 +5,7 @@ import paddle
 import pytest
 
 from model import MattingBase, MattingRefine
+from model.init import init_weights
 from model.pretrained import load_pretrained
 from model.safe_pickle import UnsafeCheckpointError
 from model.torch_weights import rename_key
@@ -146,3 +147,68 @@ def test_bgmv2_checkpoints_and_bad_files(tmp_path):
         load_pretrained(refine, str(tmp_path / "evil.pth"))
     with pytest.raises(ValueError, match="paddle:resnet50"):
         load_pretrained(refine, "paddle:resnet18")
+
+
+# ---------------------------------------------------------------- reference initialisation (model/init.py)
+
+
+@pytest.fixture(scope="module")
+def initialised():
+    """(ours after init_weights(reference), the reference torch model): MattingRefine resnet50."""
+    from BackgroundMattingV2.model.model import MattingRefine as RefRefine
+
+    paddle.seed(5)
+    net = init_weights(MattingRefine("resnet50"), "reference")
+    torch.manual_seed(5)
+    return {k: v.numpy() for k, v in net.state_dict().items()}, \
+        {_paddle_name(k): v.numpy() for k, v in RefRefine("resnet50").state_dict().items() if _paddle_name(k)}
+
+
+@pytest.mark.parametrize("key,fan_out", [("backbone.layer3.0.conv2.weight", 256 * 9),
+                                         ("backbone.layer4.1.conv3.weight", 2048),
+                                         ("backbone.layer1.0.downsample.0.weight", 256)])
+def test_encoder_convs_are_kaiming_normal_fan_out(initialised, key, fan_out):
+    ours, ref = initialised
+    std = np.sqrt(2.0 / fan_out)
+    for weights in (ours[key], ref[key]):  # the target std is the one torch really draws
+        assert abs(weights.mean()) < 0.01 * std * 10
+        assert abs(weights.std() / std - 1) < 0.02, (key, weights.std(), std)
+        assert abs(np.abs(weights).max() / std) > 3.5  # normal, not uniform (uniform stays below 1.74 std)
+
+
+@pytest.mark.parametrize("key,fan_in", [("backbone.conv1.weight", 6 * 49), ("aspp.convs.1.0.weight", 2048 * 9),
+                                        ("aspp.project.0.weight", 1280), ("decoder.conv1.weight", 768 * 9),
+                                        ("decoder.conv4.weight", 54 * 9), ("decoder.conv4.bias", 54 * 9),
+                                        ("refiner.conv1.weight", 42 * 9), ("refiner.conv4.weight", 12 * 9)])
+def test_first_conv_aspp_decoder_refiner_are_torch_default_uniform(initialised, key, fan_in):
+    ours, ref = initialised
+    bound = 1.0 / np.sqrt(fan_in)
+    for weights in (ours[key], ref[key]):
+        assert np.abs(weights).max() <= bound * (1 + 1e-6), key
+        if weights.size > 1000:
+            assert np.abs(weights).max() > 0.98 * bound
+            assert abs(weights.std() * np.sqrt(3) / bound - 1) < 0.03, key
+
+
+def test_batchnorm_and_determinism(initialised):
+    ours, ref = initialised
+    for key in ours:
+        if key.endswith(("bn1.weight", "1.weight")) and ours[key].ndim == 1:
+            np.testing.assert_array_equal(ours[key], ref[key], err_msg=key)  # ones
+        if key.endswith(("_mean", "_variance", "bn2.bias")):
+            np.testing.assert_array_equal(ours[key], ref[key], err_msg=key)
+    paddle.seed(5)
+    again = init_weights(MattingRefine("resnet50"), "reference").state_dict()
+    np.testing.assert_array_equal(again["aspp.convs.1.0.weight"].numpy(), ours["aspp.convs.1.0.weight"])
+    paddle.seed(6)
+    other = init_weights(MattingBase("mobilenetv2"), "paddle").state_dict()["backbone.features.17.conv.0.0.weight"]
+    assert abs(other.numpy().std() / np.sqrt(2.0 / 160) - 1) < 0.03  # Paddle's N(0, 2 / fan_in)
+
+
+def test_mobilenet_encoder_init(tmp_path):
+    paddle.seed(0)
+    net = init_weights(MattingBase("mobilenetv2"), "reference")
+    dw = net.backbone.features[16].conv[1][0].weight.numpy()  # depthwise (960, 1, 3, 3): fan_out 960 * 9
+    assert abs(dw.std() / np.sqrt(2.0 / (960 * 9)) - 1) < 0.05
+    first = net.backbone.features[0][0].weight.numpy()
+    assert np.abs(first).max() <= 1 / np.sqrt(6 * 9) and np.abs(first).max() > 0.9 / np.sqrt(6 * 9)
