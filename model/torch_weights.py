@@ -355,7 +355,7 @@ def convert_state_dict(state, backbone=None):
 
 
 def convert_checkpoint(input_path, output_path, backbone=None):
-    """Convert an official ``.pth`` into a ``.pdparams`` loadable by ``net.set_state_dict(paddle.load(...))``.
+    """Convert an official ``.pth`` into a ``.pdparams`` loadable by ``net.set_state_dict(load_paddle_file(...))``.
 
     Writes atomically (temporary file + rename). Returns the info dict of ``convert_state_dict``.
     """
