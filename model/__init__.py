@@ -9,9 +9,12 @@ authors' ``.pth`` files, read without torch). Running a model lives in ``inferen
 from common import cpu  # noqa: F401  first: reads $OMP_NUM_THREADS and sets MKL's code path before Paddle loads
 from .loading import checkpoint_info, load_checkpoint, load_model, read_state_dict, state_info
 from .matting import BACKBONES, MattingBase, MattingRefine
+from .init import init_weights
 from .options import MODEL_TYPES, ModelOptions, build_model
+from .pretrained import load_pretrained
 from .refiner import REFINE_MODES, Refiner
 from .torch_weights import CheckpointError
 
 __all__ = ["BACKBONES", "MODEL_TYPES", "REFINE_MODES", "MattingBase", "MattingRefine", "Refiner", "ModelOptions",
-           "build_model", "checkpoint_info", "load_checkpoint", "load_model", "read_state_dict", "state_info", "CheckpointError"]
+           "build_model", "checkpoint_info", "load_checkpoint", "load_model", "read_state_dict", "state_info", "CheckpointError",
+           "load_pretrained", "init_weights"]

@@ -1,8 +1,7 @@
 """Load checkpoints (.pdparams, or official .pth converted on the fly)."""
 import os
 
-import paddle
-
+from .safe_pickle import load_paddle_file
 from .torch_weights import CheckpointError, convert_state_dict, detect_backbone, load_torch_state_dict
 
 
@@ -14,10 +13,7 @@ def read_state_dict(path):
         raise FileNotFoundError(f"checkpoint not found: {path}")
     if path.endswith(".pth"):
         return convert_state_dict(load_torch_state_dict(path))[0]
-    try:
-        state = paddle.load(path)
-    except Exception as e:  # paddle raises assorted types for corrupt or foreign files
-        raise CheckpointError(f"{path}: cannot be read as a Paddle checkpoint ({e})") from e
+    state = load_paddle_file(path)  # not paddle.load: that would run any code pickled in the file
     if not isinstance(state, dict):
         raise CheckpointError(f"{path}: expected a state dict, got {type(state).__name__}")
     return state

@@ -2,8 +2,9 @@
 
     python -m tools.convert_torch_weights --input pytorch_resnet50.pth --output resnet50.pdparams
 
-Torch is not needed: the .pth archive is read directly (tensors only; anything else is rejected).
-The result loads with ``net.set_state_dict(paddle.load(output))`` into MattingRefine (or MattingBase
+Torch is not needed: the .pth (zip or legacy format) is read directly (tensors only; anything else is
+rejected, not run; tensors are checked against their storages).
+The result loads with ``net.set_state_dict(load_paddle_file(output))`` into MattingRefine (or MattingBase
 for a base-only checkpoint) of the detected backbone.
 """
 import argparse

@@ -19,6 +19,7 @@ import re
 import paddle
 
 from common.atomic import atomic_path
+from model.safe_pickle import load_paddle_file
 
 __all__ = ["atomic_save", "CheckpointManager", "optimizer_state", "load_optimizer_state"]
 
@@ -111,9 +112,9 @@ class CheckpointManager:
 
     def load(self, step, model, optimizer):
         """Restore model and optimizer of checkpoint ``step``; returns its state dict."""
-        model.set_state_dict(paddle.load(self.path(step, "pdparams")))
-        load_optimizer_state(optimizer, model, paddle.load(self.path(step, "pdopt")))
-        return paddle.load(self.path(step, "pdstate"))
+        model.set_state_dict(load_paddle_file(self.path(step, "pdparams")))
+        load_optimizer_state(optimizer, model, load_paddle_file(self.path(step, "pdopt")))
+        return load_paddle_file(self.path(step, "pdstate"))
 
     def clear(self):
         """Delete every checkpoint file of this folder (for --overwrite)."""
