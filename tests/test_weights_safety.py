@@ -15,7 +15,7 @@ from model import MattingRefine
 from model.loading import load_checkpoint, read_state_dict
 from model.safe_pickle import CheckpointError, UnsafeCheckpointError, load_paddle_file
 from model.torch_weights import load_torch_file, load_torch_state_dict
-from model.training.checkpoint import CheckpointManager, load_optimizer_state, optimizer_state
+from training.checkpoint import CheckpointManager, load_optimizer_state, optimizer_state
 
 torch = pytest.importorskip("torch")
 TSV = "/work/shared/seed_repro_checkpoint_keys.tsv"
