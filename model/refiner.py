@@ -19,6 +19,7 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
+from .batchnorm import BatchNorm2D
 from .utils import resize_bilinear, spatial_size
 
 __all__ = ["Refiner", "REFINE_MODES"]
@@ -203,11 +204,11 @@ class Refiner(nn.Layer):
 
         channels = [32, 24, 16, 12, 4]
         self.conv1 = nn.Conv2D(channels[0] + 6 + 4, channels[1], kernel_size, bias_attr=False)
-        self.bn1 = nn.BatchNorm2D(channels[1])
+        self.bn1 = BatchNorm2D(channels[1])
         self.conv2 = nn.Conv2D(channels[1], channels[2], kernel_size, bias_attr=False)
-        self.bn2 = nn.BatchNorm2D(channels[2])
+        self.bn2 = BatchNorm2D(channels[2])
         self.conv3 = nn.Conv2D(channels[2] + 6, channels[3], kernel_size, bias_attr=False)
-        self.bn3 = nn.BatchNorm2D(channels[3])
+        self.bn3 = BatchNorm2D(channels[3])
         self.conv4 = nn.Conv2D(channels[3], channels[4], kernel_size)
         self.relu = nn.ReLU()
 

@@ -14,6 +14,7 @@ import paddle.distributed as dist
 from tqdm import tqdm
 
 from dataset.perturbation import composite, training_perturbations
+from ..batchnorm import convert_sync_batchnorm
 from ..cpu import use_cpu_threads
 from ..loading import build_model, checkpoint_info, load_checkpoint
 from ..losses import base_loss, refine_loss
@@ -86,7 +87,7 @@ class Trainer:
         if self.world > 1:
             dist.init_parallel_env()
             if self.on_gpu:
-                self.net = paddle.nn.SyncBatchNorm.convert_sync_batchnorm(self.net)
+                self.net = convert_sync_batchnorm(self.net)  # ours: keeps the unbiased running variance
         self.train_set, self.valid_set = build_datasets(cfg)
         per_process = cfg["train"]["batch_size"] // self.world
         self.sampler = SeededBatchSampler(self.train_set, per_process, self.world, self.rank, cfg["seed"])
