@@ -2,6 +2,8 @@
 import paddle
 import paddle.nn as nn
 
+from .batchnorm import BatchNorm2D
+
 __all__ = ["ASPP"]
 
 
@@ -9,14 +11,14 @@ def _conv_bn_relu(in_channels, out_channels, kernel_size, dilation=1):
     return nn.Sequential(
         nn.Conv2D(in_channels, out_channels, kernel_size, padding=(kernel_size - 1) // 2 * dilation,
                   dilation=dilation, bias_attr=False),
-        nn.BatchNorm2D(out_channels),
+        BatchNorm2D(out_channels),
         nn.ReLU())
 
 
 def _image_pooling(in_channels, out_channels):
     """Image-level branch: global average pool then 1x1 conv (torchvision's ASPPPooling layout)."""
     return nn.Sequential(nn.AdaptiveAvgPool2D(1), nn.Conv2D(in_channels, out_channels, 1, bias_attr=False),
-                         nn.BatchNorm2D(out_channels), nn.ReLU())
+                         BatchNorm2D(out_channels), nn.ReLU())
 
 
 class ASPP(nn.Layer):
@@ -34,7 +36,7 @@ class ASPP(nn.Layer):
         self.convs = nn.LayerList(branches)
         self.project = nn.Sequential(
             nn.Conv2D(len(branches) * out_channels, out_channels, 1, bias_attr=False),
-            nn.BatchNorm2D(out_channels),
+            BatchNorm2D(out_channels),
             nn.ReLU(),
             nn.Dropout(0.5))
 

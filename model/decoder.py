@@ -2,6 +2,7 @@
 import paddle
 import paddle.nn as nn
 
+from .batchnorm import BatchNorm2D
 from .utils import resize_bilinear, spatial_size
 
 __all__ = ["Decoder"]
@@ -25,11 +26,11 @@ class Decoder(nn.Layer):
     def __init__(self, channels, feature_channels):
         super().__init__()
         self.conv1 = nn.Conv2D(feature_channels[0] + channels[0], channels[1], 3, padding=1, bias_attr=False)
-        self.bn1 = nn.BatchNorm2D(channels[1])
+        self.bn1 = BatchNorm2D(channels[1])
         self.conv2 = nn.Conv2D(feature_channels[1] + channels[1], channels[2], 3, padding=1, bias_attr=False)
-        self.bn2 = nn.BatchNorm2D(channels[2])
+        self.bn2 = BatchNorm2D(channels[2])
         self.conv3 = nn.Conv2D(feature_channels[2] + channels[2], channels[3], 3, padding=1, bias_attr=False)
-        self.bn3 = nn.BatchNorm2D(channels[3])
+        self.bn3 = BatchNorm2D(channels[3])
         self.conv4 = nn.Conv2D(feature_channels[3] + channels[3], channels[4], 3, padding=1)
         self.relu = nn.ReLU()
 

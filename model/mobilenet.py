@@ -1,6 +1,8 @@
 """MobileNetV2 encoder (torchvision layout, dilated tail) for the BGMv2 base network."""
 import paddle.nn as nn
 
+from .batchnorm import BatchNorm2D
+
 __all__ = ["MobileNetV2Encoder"]
 
 # (expansion t, output channels c, repeats n, first stride s), as torchvision's MobileNetV2.
@@ -13,7 +15,7 @@ def _conv_bn_relu6(in_channels, out_channels, kernel_size, stride=1, dilation=1,
     return nn.Sequential(
         nn.Conv2D(in_channels, out_channels, kernel_size, stride=stride, padding=padding,
                   dilation=dilation, groups=groups, bias_attr=False),
-        nn.BatchNorm2D(out_channels),
+        BatchNorm2D(out_channels),
         nn.ReLU6())
 
 
@@ -28,7 +30,7 @@ class InvertedResidual(nn.Layer):
         layers += [
             _conv_bn_relu6(hidden, hidden, 3, stride=stride, dilation=dilation, groups=hidden),
             nn.Conv2D(hidden, out_channels, 1, bias_attr=False),
-            nn.BatchNorm2D(out_channels),
+            BatchNorm2D(out_channels),
         ]
         self.conv = nn.Sequential(*layers)
 

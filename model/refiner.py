@@ -19,6 +19,7 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
+from .batchnorm import BatchNorm2D
 from .utils import resize_bilinear, spatial_size
 
 __all__ = ["Refiner", "REFINE_MODES"]
@@ -49,9 +50,10 @@ def _expand(x, shape):
     return paddle.expand(x, shape)
 
 
-def _tap_weights(pos, out_size, in_size, k):
+def _tap_weights(pos, out_size, in_size, k, dtype):
     """Interpolation matrix of a half-pixel bilinear resize from ``in_size`` to ``out_size`` along one
-    axis, restricted to output positions ``pos`` (P, S) and to k input taps per row of ``pos``.
+    axis, restricted to output positions ``pos`` (P, S) and to k input taps per row of ``pos``,
+    computed in ``dtype`` ("float32" or "float64").
 
     Returns weights (P, S, k) and first (P,), the input index of tap 0: output ``pos[p, s]`` equals
     sum_j weights[p, s, j] * input[first[p] + j], and 0 where ``pos`` lies outside [0, out_size).
@@ -59,25 +61,25 @@ def _tap_weights(pos, out_size, in_size, k):
     inside = paddle.logical_and(pos >= 0, pos < out_size)
     pos = _clamp(pos, out_size - 1)
     scale = in_size / out_size if isinstance(in_size, int) else \
-        in_size.astype("float32") / out_size.astype("float32")
-    src = paddle.clip((pos.astype("float32") + 0.5) * scale - 0.5, min=0.0)
+        in_size.astype(dtype) / out_size.astype(dtype)
+    src = paddle.clip((pos.astype(dtype) + 0.5) * scale - 0.5, min=0.0)
     i0 = _clamp(paddle.floor(src).astype("int64"), in_size - 1)
     i1 = _clamp(i0 + 1, in_size - 1)
-    w1 = (src - i0.astype("float32")) * inside.astype("float32")
-    w0 = inside.astype("float32") - w1
+    w1 = (src - i0.astype(dtype)) * inside.astype(dtype)
+    w0 = inside.astype(dtype) - w1
     first = i0[:, 0]
     local = first.unsqueeze(1)
     shape = [-1, pos.shape[1], k]
-    weights = (_one_hot(paddle.clip(i0 - local, 0, k - 1), k) * _expand(w0.unsqueeze(2), shape)
-               + _one_hot(paddle.clip(i1 - local, 0, k - 1), k) * _expand(w1.unsqueeze(2), shape))
+    weights = (_one_hot(paddle.clip(i0 - local, 0, k - 1), k, dtype) * _expand(w0.unsqueeze(2), shape)
+               + _one_hot(paddle.clip(i1 - local, 0, k - 1), k, dtype) * _expand(w1.unsqueeze(2), shape))
     return weights, first
 
 
-def _one_hot(index, k):
-    """float32 (..., k) rows with a 1 at ``index`` (int64 in [0, k)). A comparison, not F.one_hot:
+def _one_hot(index, k, dtype):
+    """(..., k) rows of ``dtype`` with a 1 at ``index`` (int64 in [0, k)). A comparison, not F.one_hot:
     ONNX Runtime's CUDA provider runs the OneHot that F.one_hot exports to on the CPU (measured on
     an H100), a copy to the host and back that stalls the GPU every frame."""
-    return (index.unsqueeze(-1) == paddle.arange(k, dtype=index.dtype)).astype("float32")
+    return (index.unsqueeze(-1) == paddle.arange(k, dtype=index.dtype)).astype(dtype)
 
 
 def _window_taps(size, pad, backbone_scale):
@@ -203,11 +205,11 @@ class Refiner(nn.Layer):
 
         channels = [32, 24, 16, 12, 4]
         self.conv1 = nn.Conv2D(channels[0] + 6 + 4, channels[1], kernel_size, bias_attr=False)
-        self.bn1 = nn.BatchNorm2D(channels[1])
+        self.bn1 = BatchNorm2D(channels[1])
         self.conv2 = nn.Conv2D(channels[1], channels[2], kernel_size, bias_attr=False)
-        self.bn2 = nn.BatchNorm2D(channels[2])
+        self.bn2 = BatchNorm2D(channels[2])
         self.conv3 = nn.Conv2D(channels[2] + 6, channels[3], kernel_size, bias_attr=False)
-        self.bn3 = nn.BatchNorm2D(channels[3])
+        self.bn3 = BatchNorm2D(channels[3])
         self.conv4 = nn.Conv2D(channels[3], channels[4], kernel_size)
         self.relu = nn.ReLU()
 
@@ -317,8 +319,11 @@ class Refiner(nn.Layer):
         channels = coarse.shape[1]
         k = _window_taps(size, self.pad_half, self.backbone_scale)
         offsets = paddle.arange(size, dtype="int64")
-        weight_r, first_r = _tap_weights(2 * y.unsqueeze(1) - self.pad_half + offsets, out_h, Hc, k)
-        weight_c, first_c = _tap_weights(2 * x.unsqueeze(1) - self.pad_half + offsets, out_w, Wc, k)
+        # float64 weights for a float64 model; otherwise float32, also under AMP (fp16 positions
+        # would round: their spacing is 0.5 beyond 1024)
+        dtype = "float64" if coarse.dtype == paddle.float64 else "float32"
+        weight_r, first_r = _tap_weights(2 * y.unsqueeze(1) - self.pad_half + offsets, out_h, Hc, k, dtype)
+        weight_c, first_c = _tap_weights(2 * x.unsqueeze(1) - self.pad_half + offsets, out_w, Wc, k, dtype)
         block = paddle.arange(k, dtype="int64")
         rows = _clamp(first_r.unsqueeze(1) + block, Hc - 1)
         cols = _clamp(first_c.unsqueeze(1) + block, Wc - 1)

@@ -1,6 +1,8 @@
 """ResNet-50/101 encoder (v1.5, dilated last stage) for the BGMv2 base network."""
 import paddle.nn as nn
 
+from .batchnorm import BatchNorm2D
+
 __all__ = ["ResNetEncoder"]
 
 _LAYERS = {"resnet50": [3, 4, 6, 3], "resnet101": [3, 4, 23, 3]}
@@ -15,12 +17,12 @@ class Bottleneck(nn.Layer):
         super().__init__()
         out_channels = planes * self.expansion
         self.conv1 = nn.Conv2D(in_channels, planes, 1, bias_attr=False)
-        self.bn1 = nn.BatchNorm2D(planes)
+        self.bn1 = BatchNorm2D(planes)
         self.conv2 = nn.Conv2D(planes, planes, 3, stride=stride, padding=dilation,
                                dilation=dilation, bias_attr=False)
-        self.bn2 = nn.BatchNorm2D(planes)
+        self.bn2 = BatchNorm2D(planes)
         self.conv3 = nn.Conv2D(planes, out_channels, 1, bias_attr=False)
-        self.bn3 = nn.BatchNorm2D(out_channels)
+        self.bn3 = BatchNorm2D(out_channels)
         self.relu = nn.ReLU()
         self.downsample = downsample
 
@@ -54,7 +56,7 @@ class ResNetEncoder(nn.Layer):
         self._dilation = 1
         blocks = _LAYERS[variant]
         self.conv1 = nn.Conv2D(in_channels, 64, 7, stride=2, padding=3, bias_attr=False)
-        self.bn1 = nn.BatchNorm2D(64)
+        self.bn1 = BatchNorm2D(64)
         self.relu = nn.ReLU()
         self.maxpool = nn.MaxPool2D(kernel_size=3, stride=2, padding=1)
         self.layer1 = self._make_layer(64, blocks[0])
@@ -74,7 +76,7 @@ class ResNetEncoder(nn.Layer):
         if stride != 1 or self._in_channels != out_channels:
             downsample = nn.Sequential(
                 nn.Conv2D(self._in_channels, out_channels, 1, stride=stride, bias_attr=False),
-                nn.BatchNorm2D(out_channels))
+                BatchNorm2D(out_channels))
         layers = [Bottleneck(self._in_channels, planes, stride, previous_dilation, downsample)]
         self._in_channels = out_channels
         layers += [Bottleneck(out_channels, planes, dilation=self._dilation) for _ in range(1, num_blocks)]

@@ -173,3 +173,94 @@ def test_conv_of_upsampled_features_equals_the_phase_convs(kernel_size):
     got = paddle.nn.functional.pixel_shuffle(phases, 2)
     assert got.shape == expected.shape == [5, 12, 9 - kernel_size, 9 - kernel_size]
     np.testing.assert_allclose(got.numpy(), expected.numpy(), atol=1e-10, rtol=0)
+
+
+@pytest.mark.parametrize("mode", ["full", "sampling", "thresholding"])
+def test_refine_runs_in_float64(mode):
+    """The whole network, refiner included, runs in float64 (training and evaluation), so that
+    parity can be checked in double precision (tests/test_parity_training.py)."""
+    net = _eval_net(refine_mode=mode, refine_sample_pixels=1024, refine_threshold=0.1)
+    net.to(dtype="float64")
+    src, bgr = (t.astype("float64") for t in _pair(h=64, w=64))
+    with paddle.no_grad():
+        outputs = net(src, bgr)
+    assert all(o.dtype == paddle.float64 for o in outputs)
+    assert 0 < float(outputs[5].mean()) and all(bool(paddle.isfinite(o).all()) for o in outputs)
+    net.train()
+    outputs = net(src, bgr)
+    (outputs[0].sum() + outputs[1].sum()).backward()
+    assert net.refiner.conv1.weight.grad.dtype == paddle.float64
+
+
+def _unbiased_update(x, before=1.0):
+    """torch's running-variance update for a (B, C, H, W) batch: momentum 0.1, unbiased variance."""
+    x = x.numpy().astype(np.float64)
+    return 0.9 * before + 0.1 * x.var(axis=(0, 2, 3), ddof=1)
+
+
+@pytest.mark.parametrize("shape", [(2, 5, 1, 1), (3, 5, 4, 6)])
+def test_batchnorm_running_variance_is_unbiased(shape):
+    """Running variance updated with the unbiased batch variance, as torch's BatchNorm2d; output,
+    gradients and running mean those of Paddle's BatchNorm2D (biased variance in the forward)."""
+    from model.batchnorm import BatchNorm2D
+
+    x = paddle.to_tensor(np.random.default_rng(0).standard_normal(shape).astype(np.float32) * 2 + 1,
+                         stop_gradient=False)
+    ours, plain = BatchNorm2D(5), paddle.nn.BatchNorm2D(5)
+    plain.set_state_dict(ours.state_dict())
+    results = []
+    for bn in (ours, plain):
+        x.clear_gradient()
+        y = bn(x)
+        (y * paddle.arange(5, dtype="float32").reshape([1, 5, 1, 1])).sum().backward()
+        results.append((y.numpy(), x.grad.numpy(), bn._mean.numpy()))
+    for a, b in zip(*results):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_allclose(ours._variance.numpy(), _unbiased_update(x), rtol=1e-6)
+    assert np.abs(plain._variance.numpy() - _unbiased_update(x)).max() > 1e-3  # the case tells them apart
+
+
+def test_batchnorm_training_under_to_static():
+    """The corrected update also holds in a static-graph (to_static) training program."""
+    from model.batchnorm import BatchNorm2D
+
+    x = paddle.to_tensor(np.random.default_rng(1).standard_normal((2, 5, 3, 3)).astype(np.float32))
+    bn = BatchNorm2D(5)
+    bn.train()
+    paddle.jit.to_static(bn, full_graph=True)(x)
+    np.testing.assert_allclose(bn._variance.numpy(), _unbiased_update(x), rtol=1e-6)
+
+
+def test_convert_sync_batchnorm_keeps_parameters_and_the_correction():
+    """Every BatchNorm becomes our SyncBatchNorm (not Paddle's, which would lose the correction),
+    sharing parameters and statistics under the same state-dict keys."""
+    from model.batchnorm import BatchNorm2D, SyncBatchNorm, convert_sync_batchnorm
+
+    net = _eval_net()
+    before = {k: v.numpy() for k, v in net.state_dict().items()}
+    variances = [id(m._variance) for m in net.sublayers() if isinstance(m, BatchNorm2D)]
+    net = convert_sync_batchnorm(net)
+    syncs = [m for m in net.sublayers() if isinstance(m, paddle.nn.SyncBatchNorm)]
+    assert len(syncs) == len(variances) and all(type(m) is SyncBatchNorm for m in syncs)
+    assert not any(isinstance(m, BatchNorm2D) for m in net.sublayers())
+    assert [id(m._variance) for m in syncs] == variances
+    after = net.state_dict()
+    assert list(after) == list(before)
+    for k, v in before.items():
+        np.testing.assert_array_equal(after[k].numpy(), v)
+
+
+def test_batchnorm_update_with_a_global_count():
+    """The synchronised layer's path: N is a tensor (the all-reduced count of every process). The
+    update uses that N, not the local one; N < 2 keeps the kernel's update."""
+    from paddle import _C_ops
+
+    from model.batchnorm import BatchNorm2D, _unbiased_running_variance
+
+    x = paddle.to_tensor(np.random.default_rng(2).standard_normal((2, 5, 3, 3)).astype(np.float32))
+    biased = x.numpy().astype(np.float64).var(axis=(0, 2, 3))
+    for count, want in ((18, _unbiased_update(x)), (72, 0.9 + 0.1 * biased * 72 / 71), (1, 0.9 + 0.1 * biased)):
+        bn = BatchNorm2D(5)
+        bn.train()
+        _unbiased_running_variance(bn, _C_ops.batch_norm, x, paddle.to_tensor(float(count), dtype="float64"))
+        np.testing.assert_allclose(bn._variance.numpy(), want, rtol=1e-6, err_msg=f"N = {count}")

@@ -16,6 +16,7 @@ from tqdm import tqdm
 from dataset.perturbation import composite, training_perturbations
 from common.cpu import use_cpu_threads
 from common.errors import EXIT_FAILURE, BGMv2Error, Interrupted
+from model.batchnorm import convert_sync_batchnorm
 from model.loading import checkpoint_info, load_checkpoint
 from model.options import build_model
 from .losses import base_loss, refine_loss
@@ -89,7 +90,7 @@ class Trainer:
         if self.world > 1:
             dist.init_parallel_env()
             if self.on_gpu:
-                self.net = paddle.nn.SyncBatchNorm.convert_sync_batchnorm(self.net)
+                self.net = convert_sync_batchnorm(self.net)  # ours: keeps the unbiased running variance
         self.train_set, self.valid_set = build_datasets(cfg)
         per_process = cfg["train"]["batch_size"] // self.world
         self.sampler = SeededBatchSampler(self.train_set, per_process, self.world, self.rank, cfg["seed"])
