@@ -14,4 +14,4 @@ from common import cpu  # noqa: F401  first: reads $OMP_NUM_THREADS before anyth
 from training.cli import main
 
 if __name__ == "__main__":
-    main("base", __doc__)
+    main("mattingbase", __doc__)

@@ -28,7 +28,7 @@ def worker(out, data):
     from training.config import load_config
     from training.trainer import Trainer
 
-    trainer = Trainer("base", load_config("base", None, _overrides(data, os.path.join(out, "work"))))
+    trainer = Trainer("mattingbase", load_config("mattingbase", None, _overrides(data, os.path.join(out, "work"))))
     rank = dist.get_rank()
     trainer.sampler.set_epoch(0)
     indices = [i for batch in trainer.sampler for i in batch]

@@ -22,16 +22,16 @@ def data(tmp_path_factory):
     return os.path.join(str(out), "datasets.yaml")
 
 
-def _cfg(data, work_dir, kind="base", name="run", changes=None):
+def _cfg(data, work_dir, model_type="mattingbase", name="run", changes=None):
     overrides = {("dataset", "paths"): data, ("dataset", "size"): 64, ("dataset", "crop_min"): 48,
                  ("dataset", "crop_max"): 64, ("dataset", "valid_samples"): 2, ("model", "backbone"): "mobilenetv2",
                  ("train", "batch_size"): 2, ("train", "num_workers"): 0, ("train", "epoch_end"): 4,
                  (None, "work_dir"): str(work_dir), (None, "name"): name, ("log", "valid_interval"): 100,
                  ("checkpoint", "interval"): 100, (None, "device"): "cpu"}
-    if kind == "refine":
+    if model_type == "mattingrefine":
         overrides.update({("refine", "backbone_scale"): 0.5, ("refine", "sample_pixels"): 256})
     overrides.update(changes or {})
-    return load_config(kind, None, overrides)
+    return load_config(model_type, None, overrides)
 
 
 def _quiet(*args, **kwargs):
@@ -47,12 +47,12 @@ def test_resume_gives_the_same_losses_and_weights_as_an_uninterrupted_run(data, 
     def cfg(name, steps):
         return _cfg(data, tmp_path, name=name, changes={("train", "max_steps"): steps, **warm})
 
-    full = Trainer("base", cfg("full", 5), log=_quiet)
+    full = Trainer("mattingbase", cfg("full", 5), log=_quiet)
     full.run()
-    part = Trainer("base", cfg("part", 2), log=_quiet)
+    part = Trainer("mattingbase", cfg("part", 2), log=_quiet)
     part.run()
     # 3 train samples, batch 2: 1 step per epoch, so the resumed run also crosses epochs
-    rest = Trainer("base", cfg("part", 5), resume=True, log=_quiet)
+    rest = Trainer("mattingbase", cfg("part", 5), resume=True, log=_quiet)
     assert rest.step == 2
     rest.run()
     assert [s for s, _ in full.history] == [0, 1, 2, 3, 4]
@@ -76,17 +76,17 @@ class _RecordingTrainer(Trainer):
 
 def test_cosine_decay_follows_the_warm_up_and_resumes_exactly_after_ctrl_c(data, tmp_path):
     changes = {("train", "max_steps"): 6, ("optim", "warmup_steps"): 2, ("optim", "decay"): "cosine"}
-    full = _RecordingTrainer("base", _cfg(data, tmp_path, name="full", changes=changes), log=_quiet)
+    full = _RecordingTrainer("mattingbase", _cfg(data, tmp_path, name="full", changes=changes), log=_quiet)
     full.run()
     # linear warm-up from 0 over 2 steps, then a cosine from 1 down to 0 over the remaining 4
     expected = [0.0, 0.5] + [0.5 * (1 + math.cos(math.pi * i / 4)) for i in range(4)]
     assert np.allclose(full.factors, expected)
 
-    part = _RecordingTrainer("base", _cfg(data, tmp_path, name="part", changes=changes), log=_quiet)
+    part = _RecordingTrainer("mattingbase", _cfg(data, tmp_path, name="part", changes=changes), log=_quiet)
     part.interrupt_after = 3
     with pytest.raises(TrainingInterrupted, match="interrupted at step 3"):
         part.run()
-    rest = _RecordingTrainer("base", _cfg(data, tmp_path, name="part", changes=changes), resume=True, log=_quiet)
+    rest = _RecordingTrainer("mattingbase", _cfg(data, tmp_path, name="part", changes=changes), resume=True, log=_quiet)
     assert rest.step == 3
     rest.run()
     assert np.allclose(part.factors + rest.factors, expected)
@@ -96,7 +96,7 @@ def test_cosine_decay_follows_the_warm_up_and_resumes_exactly_after_ctrl_c(data,
 def test_checkpoints_kept_pruned_and_complete(data, tmp_path):
     cfg = _cfg(data, tmp_path, changes={("train", "max_steps"): 4, ("checkpoint", "interval"): 1,
                                   ("checkpoint", "keep_last"): 2, ("log", "valid_interval"): 2})
-    Trainer("base", cfg, log=_quiet).run()
+    Trainer("mattingbase", cfg, log=_quiet).run()
     folder = os.path.join(tmp_path, "run", "checkpoints")
     names = sorted(os.listdir(folder))
     assert names == ["best.pdparams", "final.pdparams"] + [f"step-000000{s}.{e}" for s in (3, 4)
@@ -113,21 +113,21 @@ def test_checkpoints_kept_pruned_and_complete(data, tmp_path):
 
 def test_refusing_to_overwrite_and_resume_without_checkpoint(data, tmp_path):
     with pytest.raises(ConfigError, match="no complete checkpoint"):
-        Trainer("base", _cfg(data, tmp_path), resume=True, log=_quiet)
-    Trainer("base", _cfg(data, tmp_path, changes={("train", "max_steps"): 1}), log=_quiet).run()
+        Trainer("mattingbase", _cfg(data, tmp_path), resume=True, log=_quiet)
+    Trainer("mattingbase", _cfg(data, tmp_path, changes={("train", "max_steps"): 1}), log=_quiet).run()
     with pytest.raises(ConfigError, match="already holds checkpoints.*--resume.*--overwrite"):
-        Trainer("base", _cfg(data, tmp_path), log=_quiet)
-    trainer = Trainer("base", _cfg(data, tmp_path), overwrite=True, log=_quiet)
+        Trainer("mattingbase", _cfg(data, tmp_path), log=_quiet)
+    trainer = Trainer("mattingbase", _cfg(data, tmp_path), overwrite=True, log=_quiet)
     assert trainer.step == 0 and CheckpointManager(trainer.checkpoints.folder).latest() is None
 
 
 def test_refine_starts_from_a_base_checkpoint_and_reports_unmatched_keys(data, tmp_path):
-    Trainer("base", _cfg(data, tmp_path, name="base", changes={("train", "max_steps"): 1}), log=_quiet).run()
+    Trainer("mattingbase", _cfg(data, tmp_path, name="base", changes={("train", "max_steps"): 1}), log=_quiet).run()
     base_final = os.path.join(tmp_path, "base", "checkpoints", "final.pdparams")
     lines = []
-    cfg = _cfg(data, tmp_path, kind="refine", name="refine",
+    cfg = _cfg(data, tmp_path, model_type="mattingrefine", name="refine",
                changes={("train", "max_steps"): 1, ("model", "last_checkpoint"): base_final})
-    trainer = Trainer("refine", cfg, log=lines.append)
+    trainer = Trainer("mattingrefine", cfg, log=lines.append)
     assert any("missing" in line and "refiner." in line for line in lines)
     loaded = trainer.net.state_dict()
     base = _weights(base_final)
@@ -137,20 +137,20 @@ def test_refine_starts_from_a_base_checkpoint_and_reports_unmatched_keys(data, t
 
 
 def test_checkpoint_of_another_backbone_is_rejected_before_training(data, tmp_path):
-    Trainer("base", _cfg(data, tmp_path, name="mnv2", changes={("train", "max_steps"): 1}), log=_quiet).run()
+    Trainer("mattingbase", _cfg(data, tmp_path, name="mnv2", changes={("train", "max_steps"): 1}), log=_quiet).run()
     path = os.path.join(tmp_path, "mnv2", "checkpoints", "final.pdparams")
     cfg = _cfg(data, tmp_path, name="r50", changes={("model", "backbone"): "resnet50",
                                                ("model", "last_checkpoint"): path})
     with pytest.raises(ConfigError, match="holds a mobilenetv2 model but 'model.backbone' is resnet50"):
-        Trainer("base", cfg, log=_quiet)
+        Trainer("mattingbase", cfg, log=_quiet)
 
 
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(data, tmp_path):
     cfg = _cfg(data, tmp_path, changes={("train", "max_steps"): 3, ("checkpoint", "interval"): 1})
-    trainer = Trainer("base", cfg, log=_quiet)
+    trainer = Trainer("mattingbase", cfg, log=_quiet)
     trainer.run()
     cfg = _cfg(data, tmp_path, changes={("train", "max_steps"): 6, ("checkpoint", "interval"): 1})
-    trainer = Trainer("base", cfg, resume=True, log=_quiet)
+    trainer = Trainer("mattingbase", cfg, resume=True, log=_quiet)
     trainer.net.decoder.conv4.weight.set_value(paddle.full_like(trainer.net.decoder.conv4.weight, float("nan")))
     with pytest.raises(NonFiniteLossError, match=r"not finite at step 3 .*step-0000003.pdparams.*--resume"):
         trainer.run()
@@ -160,10 +160,10 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(data, tmp_path
 
 
 def test_per_module_learning_rates(data, tmp_path):
-    cfg = _cfg(data, tmp_path, kind="refine", changes={("train", "max_steps"): 1, ("optim", "lr_backbone"): 1e-4,
+    cfg = _cfg(data, tmp_path, model_type="mattingrefine", changes={("train", "max_steps"): 1, ("optim", "lr_backbone"): 1e-4,
                                                  ("optim", "lr_aspp"): 2e-4, ("optim", "lr_decoder"): 4e-4,
                                                  ("optim", "lr_refiner"): 8e-4})
-    trainer = Trainer("refine", cfg, log=_quiet)
+    trainer = Trainer("mattingrefine", cfg, log=_quiet)
     before = {k: v.numpy().copy() for k, v in trainer.net.named_parameters() if v.trainable}
     trainer.run()
     # Adam's first step moves every parameter with a clear gradient by about its learning rate
@@ -174,9 +174,9 @@ def test_per_module_learning_rates(data, tmp_path):
 
 
 def test_zero_learning_rate_freezes_a_module_without_gradients(data, tmp_path):
-    cfg = _cfg(data, tmp_path, kind="refine", changes={("train", "max_steps"): 2, ("optim", "lr_backbone"): 0.0,
+    cfg = _cfg(data, tmp_path, model_type="mattingrefine", changes={("train", "max_steps"): 2, ("optim", "lr_backbone"): 0.0,
                                                  ("optim", "lr_aspp"): 0.0, ("optim", "lr_decoder"): 0.0})
-    trainer = Trainer("refine", cfg, log=_quiet)
+    trainer = Trainer("mattingrefine", cfg, log=_quiet)
     before = {k: v.numpy().copy() for k, v in trainer.net.named_parameters()}
     trainer.run()
     after = dict(trainer.net.named_parameters())
@@ -190,7 +190,7 @@ def test_zero_learning_rate_freezes_a_module_without_gradients(data, tmp_path):
     assert all(not np.array_equal(p.numpy(), before[k]) for k, p in after.items()
                if k.startswith("refiner.") and k.endswith("weight"))
     # the frozen groups are not in the optimizer, so resuming restores the same state
-    resumed = Trainer("refine", _cfg(data, tmp_path, kind="refine", changes={("train", "max_steps"): 3,
+    resumed = Trainer("mattingrefine", _cfg(data, tmp_path, model_type="mattingrefine", changes={("train", "max_steps"): 3,
                                                                             ("optim", "lr_backbone"): 0.0,
                                                                             ("optim", "lr_aspp"): 0.0,
                                                                             ("optim", "lr_decoder"): 0.0}),
@@ -220,10 +220,10 @@ def test_sampler_splits_each_epoch_between_processes_by_seed():
 
 def test_random_crop_sizes_and_shapes():
     rng = np.random.default_rng(0)
-    sizes = [crop_size("refine", 1024, 2048, rng) for _ in range(50)]
+    sizes = [crop_size("mattingrefine", 1024, 2048, rng) for _ in range(50)]
     assert all(h % 4 == 0 and w % 4 == 0 and 1024 <= h < 2048 and 1024 <= w < 2048 for h, w in sizes)
     x = paddle.rand([2, 3, 40, 60])
-    (a,) = random_crop("refine", [x], (20, 24))
+    (a,) = random_crop("mattingrefine", [x], (20, 24))
     assert a.shape == [2, 3, 20, 24]
-    (b,) = random_crop("base", [x], (30, 20))
+    (b,) = random_crop("mattingbase", [x], (30, 20))
     assert b.shape == [2, 3, 30, 20]

@@ -8,15 +8,15 @@ from .trainer import Trainer
 __all__ = ["main"]
 
 
-def main(kind, description, argv=None):
+def main(model_type, description, argv=None):
     """Parse ``argv``, validate the config, train; exits with ``common.errors``' codes: 2 for bad
     configuration, data or checkpoints, 1 for a non-finite loss, 130 after Ctrl-C (state saved)."""
-    parser = build_parser(kind, description)
+    parser = build_parser(model_type, description)
     args = parser.parse_args(argv)
 
     def train(_):
-        cfg = config_from_args(kind, args)
-        Trainer(kind, cfg, resume=args.resume, overwrite=args.overwrite).run()
+        cfg = config_from_args(model_type, args)
+        Trainer(model_type, cfg, resume=args.resume, overwrite=args.overwrite).run()
 
-    script = "train_base.py" if kind == "base" else "train_refine.py"
+    script = "train_base.py" if model_type == "mattingbase" else "train_refine.py"
     sys.exit(run_main(script, train))

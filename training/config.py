@@ -17,12 +17,11 @@ import yaml
 
 from common.errors import InputError
 from model.matting import BACKBONES
-from model.options import ModelOptions
+from model.options import MODEL_TYPES, ModelOptions
 from model.refiner import REFINE_MODES
 
-__all__ = ["ConfigError", "KINDS", "defaults", "load_config", "build_parser", "config_from_args", "dump_config"]
+__all__ = ["ConfigError", "defaults", "load_config", "build_parser", "config_from_args", "dump_config"]
 
-KINDS = ("base", "refine")
 DECAYS = ("none", "cosine")
 
 _ANY_PATH = (str, type(None))
@@ -96,23 +95,23 @@ class ConfigError(InputError):
     """A bad configuration; the message names the file and the key."""
 
 
-def _sections(kind):
-    return {s for s, _ in SCHEMA if s is not None and (kind == "refine" or s != "refine")}
+def _sections(model_type):
+    return {s for s, _ in SCHEMA if s is not None and (model_type == "mattingrefine" or s != "refine")}
 
 
-def _in_kind(section, key, kind):
-    return kind == "refine" or (section != "refine" and key != "lr_refiner")
+def _applies(section, key, model_type):
+    return model_type == "mattingrefine" or (section != "refine" and key != "lr_refiner")
 
 
-def defaults(kind):
-    """The default config of ``kind`` ('base' or 'refine') as a nested dict."""
-    if kind not in KINDS:
-        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
-    cfg = {s: {} for s in sorted(_sections(kind))}
+def defaults(model_type):
+    """The default config of ``model_type`` ('mattingbase' or 'mattingrefine') as a nested dict."""
+    if model_type not in MODEL_TYPES:
+        raise ValueError(f"model_type must be one of {MODEL_TYPES}, got {model_type!r}")
+    cfg = {s: {} for s in sorted(_sections(model_type))}
     for (section, key), (_, base, refine, _) in SCHEMA.items():
-        if not _in_kind(section, key, kind):
+        if not _applies(section, key, model_type):
             continue
-        value = base if kind == "base" or refine is ... else refine
+        value = base if model_type == "mattingbase" or refine is ... else refine
         (cfg if section is None else cfg[section])[key] = copy.deepcopy(value)
     return cfg
 
@@ -121,7 +120,7 @@ def _flag(section, key):
     return (key if section is None else f"{section}_{key}").replace("_", "-")
 
 
-def build_parser(kind, description):
+def build_parser(model_type, description):
     """argparse parser with --config, --resume, --overwrite and one --SECTION-KEY per config key."""
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", help="YAML config (configs/*.yaml); command-line options override it")
@@ -131,33 +130,33 @@ def build_parser(kind, description):
                         help="start afresh even though WORK_DIR/NAME holds checkpoints (they are deleted)")
     groups = {}
     for (section, key), (_, base, refine, text) in SCHEMA.items():
-        if not _in_kind(section, key, kind):
+        if not _applies(section, key, model_type):
             continue
         group = groups.setdefault(section, parser.add_argument_group(section or "run"))
         names = ["--" + _flag(section, key)] + ["--" + a for a, target in ALIASES.items() if target == (section, key)]
-        default = base if kind == "base" or refine is ... else refine
+        default = base if model_type == "mattingbase" or refine is ... else refine
         group.add_argument(*names, dest=f"{section or ''}.{key}", default=argparse.SUPPRESS, metavar="V",
                            help=f"{text} (default {default!r})")
     return parser
 
 
-def _check_types(cfg, kind, source):
+def _check_types(cfg, model_type, source):
     """Unknown sections/keys and wrong types -> ConfigError naming ``source`` and the dotted key."""
     if not isinstance(cfg, dict):
         raise ConfigError(f"{source}: the top level must be a mapping of sections, got {type(cfg).__name__}")
-    sections = _sections(kind)
+    sections = _sections(model_type)
     top_keys = {k for s, k in SCHEMA if s is None}
     for name, value in cfg.items():
         if name in top_keys:
             cfg[name] = _check_value(None, name, value, source)
             continue
-        if name == "refine" and kind == "base":
+        if name == "refine" and model_type == "mattingbase":
             raise ConfigError(f"{source}: section 'refine' is only for train_refine.py (this is train_base.py)")
         if name not in sections:
             raise ConfigError(f"{source}: unknown key '{name}' (known: {sorted(sections | top_keys)})")
         if not isinstance(value, dict):
             raise ConfigError(f"{source}: '{name}' must be a mapping, got {value!r}")
-        known = sorted(k for s, k in SCHEMA if s == name and _in_kind(s, k, kind))
+        known = sorted(k for s, k in SCHEMA if s == name and _applies(s, k, model_type))
         for key, v in value.items():
             if key not in known:
                 raise ConfigError(f"{source}: unknown key '{name}.{key}' (known in '{name}': {known})")
@@ -189,7 +188,7 @@ def _merge(base, update):
     return base
 
 
-def _check_values(cfg, kind, source):
+def _check_values(cfg, model_type, source):
     """Ranges and relations between keys (after merging)."""
     def fail(key, message):
         raise ConfigError(f"{source}: '{key}' {message}")
@@ -214,7 +213,7 @@ def _check_values(cfg, kind, source):
     d = cfg["dataset"]
     if d["crop_max"] <= d["crop_min"]:
         fail("dataset.crop_max", f"must be > dataset.crop_min ({d['crop_min']}), got {d['crop_max']}")
-    if kind == "refine" and d["crop_min"] < 16:
+    if model_type == "mattingrefine" and d["crop_min"] < 16:
         fail("dataset.crop_min", f"must be >= 16 for the refiner, got {d['crop_min']}")
     if cfg["optim"]["warmup_steps"] < 0:
         fail("optim.warmup_steps", f"must be >= 0, got {cfg['optim']['warmup_steps']}")
@@ -228,7 +227,7 @@ def _check_values(cfg, kind, source):
         fail("optim", f"every learning rate is 0 ({', '.join(sorted(rates))}): nothing would train")
     if cfg["loss"]["laplacian_weight"] < 0:
         fail("loss.laplacian_weight", f"must be >= 0, got {cfg['loss']['laplacian_weight']}")
-    if kind == "refine":
+    if model_type == "mattingrefine":
         r = cfg["refine"]
         if not 0 < r["backbone_scale"] <= 0.5:
             fail("refine.backbone_scale", f"must be in (0, 0.5], got {r['backbone_scale']}")
@@ -240,17 +239,17 @@ def _check_values(cfg, kind, source):
             fail("refine.sample_pixels", f"must be > 0, got {r['sample_pixels']}")
 
 
-def load_config(kind, path=None, overrides=None):
-    """Defaults of ``kind``, updated by the YAML file ``path`` and then by ``overrides``.
+def load_config(model_type, path=None, overrides=None):
+    """Defaults of ``model_type``, updated by the YAML file ``path`` and then by ``overrides``.
 
     Args:
-        kind: 'base' or 'refine'.
+        model_type: 'mattingbase' or 'mattingrefine'.
         path: YAML file or None. A refine config must have a ``refine`` section; a base config
             must not.
         overrides: {(section or None, key): value} from the command line.
     Returns: the validated nested dict. Raises ConfigError / FileNotFoundError naming the problem.
     """
-    cfg = defaults(kind)
+    cfg = defaults(model_type)
     if path is not None:
         if not os.path.isfile(path):
             raise FileNotFoundError(f"config file not found: '{path}'")
@@ -259,19 +258,19 @@ def load_config(kind, path=None, overrides=None):
                 loaded = yaml.safe_load(f) or {}
             except yaml.YAMLError as e:
                 raise ConfigError(f"'{path}' is not valid YAML: {e}") from e
-        _check_types(loaded, kind, f"config '{path}'")
-        if kind == "refine" and "refine" not in loaded:
+        _check_types(loaded, model_type, f"config '{path}'")
+        if model_type == "mattingrefine" and "refine" not in loaded:
             raise ConfigError(f"config '{path}': train_refine.py needs a 'refine' section "
                               "(backbone_scale, mode, sample_pixels, threshold, kernel_size, prevent_oversampling)")
         _merge(cfg, loaded)
     for (section, key), value in (overrides or {}).items():
         source = f"command line --{_flag(section, key)}"
         (cfg if section is None else cfg[section])[key] = _check_value(section, key, value, source)
-    _check_values(cfg, kind, f"config '{path}'" if path else "config")
+    _check_values(cfg, model_type, f"config '{path}'" if path else "config")
     return cfg
 
 
-def config_from_args(kind, args):
+def config_from_args(model_type, args):
     """The config of parsed ``args`` (from :func:`build_parser`): file + overrides."""
     overrides = {}
     for dest, text in vars(args).items():
@@ -283,7 +282,7 @@ def config_from_args(kind, args):
         except yaml.YAMLError:
             value = text
         overrides[(section or None, key)] = value
-    return load_config(kind, args.config, overrides)
+    return load_config(model_type, args.config, overrides)
 
 
 def _types(section, key):

@@ -88,11 +88,11 @@ class SeededBatchSampler(paddle.io.DistributedBatchSampler):
         yield from batches
 
 
-def crop_size(kind, crop_min, crop_max, rng):
+def crop_size(model_type, crop_min, crop_max, rng):
     """(h, w) of the random crop of one batch: uniform integers in [crop_min, crop_max);
     for the refiner rounded down to multiples of 4, as the reference."""
     h, w = (int(v) for v in rng.integers(crop_min, crop_max, size=2))
-    if kind == "refine":
+    if model_type == "mattingrefine":
         h, w = h // 4 * 4, w // 4 * 4
     return h, w
 
@@ -102,7 +102,7 @@ def _center_crop(x, h, w):
     return x[:, :, top:top + h, left:left + w]
 
 
-def random_crop(kind, tensors, size):
+def random_crop(model_type, tensors, size):
     """Resize and centre-crop every (B, C, S, S') tensor of ``tensors`` to ``size`` = (h, w).
 
     base (reference ``train_base.random_crop``): resize to a max(h, w) square, then crop;
@@ -110,7 +110,7 @@ def random_crop(kind, tensors, size):
     """
     h, w = size
     src_h, src_w = tensors[0].shape[2:]
-    if kind == "base":
+    if model_type == "mattingbase":
         resized = (max(h, w), max(h, w))
     else:
         scale = max(w / src_w, h / src_h)

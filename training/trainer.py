@@ -57,15 +57,15 @@ class Trainer:
     """Builds everything from a validated config, then :meth:`run` trains.
 
     Args:
-        kind: 'base' (MattingBase) or 'refine' (MattingRefine).
+        model_type: 'base' (MattingBase) or 'refine' (MattingRefine).
         cfg: config of :func:`model.training.config.load_config`.
         resume: continue from the latest complete checkpoint in WORK_DIR/NAME/checkpoints.
         overwrite: delete that folder's checkpoints and start again.
         log: print function for status lines (rank 0 only).
     """
 
-    def __init__(self, kind, cfg, resume=False, overwrite=False, log=print):
-        self.kind, self.cfg = kind, cfg
+    def __init__(self, model_type, cfg, resume=False, overwrite=False, log=print):
+        self.model_type, self.cfg = model_type, cfg
         self.world, self.rank = dist.get_world_size(), dist.get_rank()
         self.log = log if self.rank == 0 else (lambda *a, **k: None)
         if cfg["train"]["batch_size"] % self.world:
@@ -141,7 +141,7 @@ class Trainer:
 
     def _build_net(self):
         m, r = self.cfg["model"], self.cfg.get("refine")
-        if self.kind == "base":
+        if self.model_type == "mattingbase":
             net = build_model("mattingbase", m["backbone"])
         else:
             net = build_model("mattingrefine", m["backbone"], backbone_scale=r["backbone_scale"],
@@ -176,7 +176,7 @@ class Trainer:
     def compute_loss(self, outputs, true_pha, true_fgr):
         """(loss, terms) of the model outputs against the ground truth (see model.losses)."""
         weight = self.cfg["loss"]["laplacian_weight"]
-        if self.kind == "base":
+        if self.model_type == "mattingbase":
             return base_loss(*outputs[:3], true_pha, true_fgr, laplacian_weight=weight)
         return refine_loss(*outputs[:5], true_pha, true_fgr, laplacian_weight=weight)
 
@@ -184,10 +184,10 @@ class Trainer:
         """One optimizer step on ``batch`` = ((pha, fgr), bgr); returns (loss, terms, images to log)."""
         (true_pha, true_fgr), true_bgr = batch
         seed, d = self.cfg["seed"], self.cfg["dataset"]
-        size = crop_size(self.kind, d["crop_min"], d["crop_max"], np.random.default_rng([seed, self.step]))
+        size = crop_size(self.model_type, d["crop_min"], d["crop_max"], np.random.default_rng([seed, self.step]))
         # perturbations and dropout draw from paddle's generator: seed it per (step, process)
         paddle.seed(_step_seed(seed, self.step, self.rank))
-        true_pha, true_fgr, true_bgr = random_crop(self.kind, [true_pha, true_fgr, true_bgr], size)
+        true_pha, true_fgr, true_bgr = random_crop(self.model_type, [true_pha, true_fgr, true_bgr], size)
         if self.cfg["train"]["perturbations"]:
             true_src, true_bgr = training_perturbations(true_fgr, true_pha, true_bgr)
         else:
@@ -210,8 +210,8 @@ class Trainer:
         green = paddle.to_tensor([0.0, 1.0, 0.0]).reshape([1, 3, 1, 1])
         images = {"true_src": true_src, "true_bgr": true_bgr, "true_pha": true_pha, "pred_pha": pha,
                   "pred_fgr": fgr, "pred_com": fgr * pha + green * (1 - pha),
-                  "pred_err": outputs[2] if self.kind == "base" else outputs[4]}
-        if self.kind == "refine":
+                  "pred_err": outputs[2] if self.model_type == "mattingbase" else outputs[4]}
+        if self.model_type == "mattingrefine":
             images["refine_map"] = outputs[5]
         return loss, terms, images
 
@@ -231,7 +231,7 @@ class Trainer:
         """Train until train.epoch_end or train.max_steps; returns {"step", "best_sad", "final"}."""
         cfg = self.cfg
         end = self.end_step
-        self.log(f"training {self.kind} {cfg['model']['backbone']} in '{self.run_dir}': steps {self.step}..{end}, "
+        self.log(f"training {self.model_type} {cfg['model']['backbone']} in '{self.run_dir}': steps {self.step}..{end}, "
                  f"{self.steps_per_epoch} steps/epoch, {self.world} process(es), device {self.place}"
                  f"{f' ({self.threads} threads)' if self.threads else ''}, "
                  f"amp {'on' if self.amp else 'off'}")
