@@ -227,3 +227,16 @@ def test_conv_channel_padding_keeps_outputs(checkpoint, tmp_path):
     results = [dict(zip(options.outputs, onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
                         .run(list(options.outputs), {"src": src, "bgr": bgr}))) for path in (plain, padded)]
     assert_outputs_close(*results, options.outputs)
+
+
+def test_warm_cache_does_not_read_the_checkpoint(checkpoint, monkeypatch):
+    """Backbone and model type come from the cache's description of the file: no deserialisation."""
+    import inference.export as export
+
+    first = cached_export(checkpoint, refine_mode="full", backbone_scale=0.5)
+    reads = []
+    monkeypatch.setattr(export, "read_state_dict", lambda path: reads.append(path))
+    assert cached_export(checkpoint, refine_mode="full", backbone_scale=0.5) == first
+    engine = load_engine(checkpoint, overrides={"refine_mode": "full", "backbone_scale": 0.5})
+    assert engine.options.backbone == "mobilenetv2" and engine.options.refine_mode == "full"
+    assert reads == []
