@@ -5,20 +5,94 @@ crosses a mount point) under a name that starts with ``TMP_PREFIX``, then rename
 New files and folders get the permissions of a plain ``open``/``mkdir`` (the umask applies).
 """
 import contextlib
+import hashlib
 import os
+import re
 import shutil
+import socket
 import uuid
 
+from .errors import InputError
+
 __all__ = ["TMP_PREFIX", "temporary_path", "atomic_path", "write_bytes", "write_text", "atomic_folder",
-           "staged_output"]
+           "staged_output", "check_writable", "remove_stale_temporaries"]
 
 TMP_PREFIX = ".tmp-bgmv2-"
+# The host in temporary names: on a shared filesystem another machine's live pid is not ours to judge.
+_HOST = hashlib.sha1(socket.gethostname().encode()).hexdigest()[:6]
+# TMP_PREFIX PID-HOST-UNIQUE[suffix]; names of older versions have no HOST.
+_TMP_RE = re.compile(re.escape(TMP_PREFIX) + r"(\d+)-(?:([0-9a-f]{6})-)?[0-9a-f]{12}(?![0-9a-f])")
 
 
 def temporary_path(target, suffix=""):
-    """A new unique name beside ``target`` (nothing is created); ``suffix`` keeps an extension that writers need."""
+    """A new unique name beside ``target`` (nothing is created); ``suffix`` keeps an extension that writers need.
+
+    Leftovers of killed processes in that folder are removed first (``remove_stale_temporaries``),
+    so a kill -9 mid-write costs disk space only until the next write there.
+    """
     folder = os.path.dirname(os.path.abspath(os.fspath(target)))
-    return os.path.join(folder, f"{TMP_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:12]}{suffix}")
+    remove_stale_temporaries(folder)
+    return os.path.join(folder, f"{TMP_PREFIX}{os.getpid()}-{_HOST}-{uuid.uuid4().hex[:12]}{suffix}")
+
+
+def _pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def remove_stale_temporaries(folder):
+    """Remove this host's temporary files and folders (``TMP_PREFIX``PID-...) in ``folder`` whose
+    process is gone; returns their paths. Nothing else is touched; a missing folder is fine."""
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return []
+    removed = []
+    for name in names:
+        m = _TMP_RE.match(name)
+        if not m or (m.group(2) and m.group(2) != _HOST):
+            continue
+        pid = int(m.group(1))
+        if pid == os.getpid() or _pid_alive(pid):
+            continue
+        path = os.path.join(folder, name)
+        try:
+            _remove(path)
+        except OSError:  # another process cleaned it first, or it is not ours to remove
+            continue
+        removed.append(path)
+    return removed
+
+
+def check_writable(path, what=None):
+    """Raise InputError (one line naming ``what`` and ``path``) unless ``path`` can be created or replaced.
+
+    ``path`` is a file or folder that a command will write (it need not exist). The nearest existing
+    folder above it must take a new entry: tried by creating (and removing) a temporary file, since
+    permission bits do not stop root but read-only mounts and /proc do. Nothing stays behind.
+    """
+    path = os.path.abspath(os.fspath(path))
+    label = f"{what}: " if what else ""
+    if os.path.isdir(path):
+        folder = path
+    else:
+        folder = os.path.dirname(path)
+        while not os.path.lexists(folder):
+            folder = os.path.dirname(folder)
+        if not os.path.isdir(folder):
+            raise InputError(f"{label}cannot write '{path}': '{folder}' is a file, not a folder")
+    probe = os.path.join(folder, f"{TMP_PREFIX}{os.getpid()}-{_HOST}-{uuid.uuid4().hex[:12]}")
+    try:
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        os.remove(probe)
+    except OSError as e:
+        raise InputError(f"{label}cannot write '{path}': folder '{folder}' is not writable "
+                         f"({e.strerror or e})") from None
 
 
 def _remove(path):

@@ -11,10 +11,13 @@ Every project exception derives from :class:`BGMv2Error`; ``exit_code`` says whi
 above it means. Entry points run their ``main`` through :func:`run_main`, which prints one line
 ``PROG: error: MESSAGE`` instead of a traceback.
 """
+import contextlib
+import signal
 import sys
+import threading
 
 __all__ = ["EXIT_OK", "EXIT_FAILURE", "EXIT_USAGE", "EXIT_INTERRUPTED", "BGMv2Error", "InputError",
-           "Interrupted", "user_error", "run_main"]
+           "Interrupted", "user_error", "sigterm_as_interrupt", "run_main"]
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -55,15 +58,36 @@ def user_error(error):
     return None
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt():
+    """Within the block SIGTERM raises KeyboardInterrupt like Ctrl-C, so that the same cleanup runs
+    (staging folders, temporary files) instead of Python dying on the spot. Main thread only
+    (elsewhere signals cannot be handled); the previous handler is restored afterwards."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def run_main(prog, main, argv=None):
     """Run ``main(argv)`` and return its exit code; errors become ``PROG: error: MESSAGE`` on stderr.
 
     ``main`` returns None or an int. A BGMv2Error exits with its ``exit_code``; the standard
-    library's input errors (missing file, bad value) with EXIT_USAGE; KeyboardInterrupt with
-    EXIT_INTERRUPTED. Other exceptions are bugs and keep their traceback.
+    library's input errors (missing file, bad value) with EXIT_USAGE; KeyboardInterrupt, and
+    SIGTERM (``sigterm_as_interrupt``), with EXIT_INTERRUPTED. Other exceptions are bugs and keep
+    their traceback.
     """
     try:
-        code = main(argv)
+        with sigterm_as_interrupt():
+            code = main(argv)
     except (Exception, KeyboardInterrupt) as e:
         failure = user_error(e)
         if failure is None:

@@ -2,7 +2,7 @@
 import argparse
 import os
 
-from common.atomic import staged_output
+from common.atomic import check_writable, staged_output
 from common.errors import run_main
 from dataset.paths import dataset_root, load_dataset_paths
 from dataset.testset import open_test_set, test_set_from_config
@@ -144,6 +144,9 @@ def check_outputs(args):
     if existing and not args.overwrite:
         raise EvalError(f"would overwrite {', '.join(existing)}; pass --overwrite or choose another "
                         "--output-dir / --output-json")
+    for option, path in (("--output-dir", args.output_dir), ("--output-json", args.output_json)):
+        if path:
+            check_writable(path, option)
 
 
 def _load_engine(args):

@@ -13,6 +13,7 @@ Model options left unset (None) come from the checkpoint (backbone, model type, 
 or ModelOptions' defaults; an explicit flag overrides both.
 """
 import argparse
+import math
 import os
 import sys
 
@@ -24,16 +25,28 @@ from model.refiner import REFINE_MODES
 
 __all__ = ["MODEL_ARGUMENTS", "add_weights_arguments", "add_model_arguments", "add_engine_arguments",
            "add_config_argument", "parse_args", "model_overrides", "engine_options", "make_engine",
-           "positive_int"]
+           "positive_int", "finite_float"]
+
+
+def finite_float(text):
+    """argparse type: a finite float (float() also accepts 'nan' and 'inf')."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got '{text}'") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got '{text}'")
+    return value
+
 
 # (type, choices, help) of the command-line options that set a ModelOptions field.
 MODEL_ARGUMENTS = {
     "model_type": (str, MODEL_TYPES, "network"),
     "backbone": (str, BACKBONES, "backbone"),
-    "backbone_scale": (float, None, "base network input scale, in (0, 1/2]"),
+    "backbone_scale": (finite_float, None, "base network input scale, in (0, 1/2]"),
     "refine_mode": (str, REFINE_MODES, "which 4x4 patches the refiner recomputes"),
     "refine_sample_pixels": (int, None, "pixels refined in sampling mode"),
-    "refine_threshold": (float, None, "error threshold of thresholding mode"),
+    "refine_threshold": (finite_float, None, "error threshold of thresholding mode"),
 }
 FROM_CHECKPOINT = "default: from the checkpoint"
 

@@ -23,7 +23,7 @@ from common.cpu import cpu_threads
 from model.options import ModelOptions
 from .batch import check_batch
 from .export import PROGRAM_FILES, ExportError, read_export_meta
-from .onnx_session import create_session, float16_model, parse_gpu_index
+from .onnx_session import _inputs, create_session, float16_model, parse_gpu_index
 
 __all__ = ["export_onnx", "pad_conv_channels", "channel_block", "cached_onnx", "cached_float16", "OnnxRuntimeEngine"]
 
@@ -68,6 +68,7 @@ def export_onnx(model_dir, onnx_path, opset_version=16, overwrite=False, block=N
         for output, name in zip(model.graph.output, meta["outputs"]):
             _rename_value(model.graph, output.name, name)
         pad_conv_channels(model, block or channel_block())
+        _remove_unused_values(model.graph)
         onnx.checker.check_model(model)
         onnx.save(model, tmp)
         _check_onnx_runs(tmp, model_dir)
@@ -148,6 +149,22 @@ def _check_onnx_runs(path, model_dir):
         create_session(path).run(None, {"src": src, "bgr": np.ascontiguousarray(src[:, :, ::-1])})
     except Exception as e:  # onnxruntime's error types are not part of its public API
         raise ExportError(f"paddle2onnx converted '{model_dir}', but onnxruntime cannot run the result: {e}") from e
+
+
+def _remove_unused_values(graph):
+    """Drop the nodes (and then initializers) whose results nothing reads: paddle2onnx leaves ~30
+    Constant nodes of shapes it folded, and ONNX Runtime warns "Removing initializer ..." for each
+    one at every session start."""
+    while True:
+        used = {name for node in graph.node for name in _inputs(node)} | {v.name for v in graph.output}
+        dead = [i for i, node in enumerate(graph.node) if not any(o in used for o in node.output)]
+        if not dead:
+            break
+        for i in reversed(dead):
+            del graph.node[i]
+    keep = [t for t in graph.initializer if t.name in used]
+    del graph.initializer[:]
+    graph.initializer.extend(keep)
 
 
 def _rename_value(graph, old, new):

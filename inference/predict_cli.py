@@ -5,6 +5,7 @@ import os
 import sys
 import warnings
 
+from common.atomic import check_writable
 from common.errors import run_main
 from .cli import (add_config_argument, add_engine_arguments, add_model_arguments, add_weights_arguments,
                    make_engine, parse_args, positive_int)
@@ -87,6 +88,7 @@ def predict(args):
     if os.path.exists(args.output_dir) and not args.overwrite:  # before the (first-time) export
         raise FileExistsError(f"output folder already exists: '{args.output_dir}' (use --overwrite to write "
                               f"into it)")
+    check_writable(args.output_dir, "--output-dir")  # before the (first-time) export, too
     source_kind(args.bgr)  # a missing background: before the export, too
     written = convert(lambda first_size: make_engine(args, first_size), args.src, args.bgr, args.output_dir,
                       outputs=args.outputs, batch_size=args.batch_size, resize_bgr=args.resize_bgr,

@@ -177,14 +177,30 @@ def composite_over(pha, fgr, background):
 
 
 # ------------------------------------------------------------------ files and videos
+def _unique_names(source, folder, role):
+    """Raise InputError naming both files when two images of ``source`` share a name (a.png, a.jpg):
+    their outputs (role "source") or their match (role "background") would be ambiguous."""
+    seen = {}
+    for name, path in zip(source.names, source.paths):
+        if name in seen:
+            what = (f"both would be written as <output>/{name}.png" if role == "source"
+                    else f"both would be the background of source '{name}'")
+            raise InputError(f"'{seen[name]}' and '{path}' in {role} folder '{folder}' have the same name: {what}; "
+                             f"rename or move one of them")
+        seen[name] = path
+
+
 def _pairs(src_path, bgr_path):
     """(source, background source, mode) with mode "single" (one background for all) or "paired"."""
     src_kind, bgr_kind = source_kind(src_path), source_kind(bgr_path)
     src = open_source(src_path)
+    if src_kind == "folder":
+        _unique_names(src, src_path, "source")
     if bgr_kind == "image":
         return src, ImageSource.from_path(bgr_path), "single"
     if src_kind == "folder" and bgr_kind == "folder":
         bgr = ImageSource.from_path(bgr_path)
+        _unique_names(bgr, bgr_path, "background")
         by_name = dict(zip(bgr.names, bgr.paths))
         missing = [n for n in src.names if n not in by_name]
         if missing:

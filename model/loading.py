@@ -1,11 +1,40 @@
 """Load checkpoints (.pdparams, or official .pth converted on the fly)."""
 import os
 
+import numpy as np
+import paddle
+
 from .safe_pickle import load_paddle_file
 from .torch_weights import CheckpointError, convert_state_dict, detect_backbone, load_torch_state_dict
 
 
-__all__ = ["read_state_dict", "load_checkpoint", "load_model", "checkpoint_info", "state_info"]
+__all__ = ["read_state_dict", "load_checkpoint", "load_model", "checkpoint_info", "state_info", "non_finite_keys",
+           "check_finite_state"]
+
+
+def non_finite_keys(state):
+    """Keys of ``state`` ({name: paddle Tensor or ndarray}) whose floating-point values include NaN or
+    inf, in the dict's order. Tensors are checked where they live, with one device sync in all."""
+    bad, keys, flags = set(), [], []
+    for key, value in state.items():
+        if isinstance(value, np.ndarray):
+            if value.dtype.kind == "f" and not np.isfinite(value).all():
+                bad.add(key)
+        elif isinstance(value, paddle.Tensor) and value.is_floating_point():
+            keys.append(key)
+            flags.append(paddle.isfinite(value).all())
+    if flags:
+        finite = paddle.stack(flags).numpy()
+        bad.update(k for k, ok in zip(keys, finite) if not ok)
+    return [k for k in state if k in bad]
+
+
+def check_finite_state(state, path):
+    """Raise CheckpointError naming ``path`` and a key when ``state`` holds NaN or infinite weights."""
+    bad = non_finite_keys(state)
+    if bad:
+        raise CheckpointError(f"{path}: {len(bad)} of {len(state)} tensors hold NaN or infinite values (first: "
+                              f"'{bad[0]}'); these weights are unusable (a diverged training run?)")
 
 def read_state_dict(path):
     """{name: tensor or array} from a .pdparams file, or from an official .pth (converted, torch not needed)."""
@@ -46,6 +75,7 @@ def load_checkpoint(net, path, strict=True, state=None):
     """
     if state is None:
         state = read_state_dict(path)
+    check_finite_state(state, path)  # NaN weights would run, and write all-zero alpha
     own = net.state_dict()
     missing = sorted(k for k in own if k not in state)
     unexpected = sorted(k for k in state if k not in own)

@@ -191,3 +191,48 @@ def test_refine_training_parity(mode, err_shift, tmp_path):
         norm = sum(float((g ** 2).sum()) for g in want[module].values())
         # Batch statistics of random-weight activations amplify float32 rounding to ~1e-2.
         assert (err / norm) ** 0.5 < 2e-2, f"training {mode}: {module} gradients differ by {(err / norm) ** 0.5:.2e}"
+
+
+# Sides of 1 after the backbone scale or in the decoder: Paddle's own bilinear kernel samples
+# position 0 there (torch and ONNX Runtime: the centre), see model.utils.resize_bilinear.
+TINY_SIZES = [(4, 64), (2000, 4), (3, 2)]  # 3x2: padded to 4x4, 1x1 at backbone scale 1/4
+
+
+@pytest.fixture(scope="module")
+def tiny_pair(tmp_path_factory):
+    """(reference model, our net, its export folder): a MobileNetV2 refine model in full mode."""
+    from inference.export import export_model
+    from model import ModelOptions
+
+    torch.set_num_threads(2)
+    ref = build_reference_model("mobilenetv2", refine=True, seed=0, refine_mode="full")
+    options = ModelOptions("mattingrefine", "mobilenetv2", refine_mode="full")
+    net = options.build()
+    folder = tmp_path_factory.mktemp("tiny")
+    net.set_state_dict(_convert(ref, folder, "tiny"))
+    return ref, net, export_model(net, options, folder / "export")
+
+
+@pytest.mark.parametrize("size", TINY_SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_tiny_and_extreme_aspect_inputs_parity(tiny_pair, size):
+    """Every engine (dygraph, Paddle Inference, ONNX Runtime) matches the reference on inputs with a
+    side of 4 px or less, through the predictor's padding to multiples of 4."""
+    from inference.engines import DygraphEngine, InferenceEngine
+    from inference.onnx_engine import OnnxRuntimeEngine
+    from inference.predictor import _pad4, options_of, predict_batch
+
+    ref, net, folder = tiny_pair
+    rng = np.random.default_rng(sum(size))
+    src = rng.random((1, *size, 3), dtype=np.float32)
+    bgr = np.clip(src + rng.normal(0, 0.2, src.shape), 0, 1).astype(np.float32)
+    h, w = size
+    with torch.no_grad():
+        expected = ref(torch.from_numpy(_pad4(src)), torch.from_numpy(_pad4(bgr)))[0].numpy()[:, 0, :h, :w]
+    assert expected.std() > 1e-3, "alpha is flat: the case would prove little"
+    engines = {"dygraph": DygraphEngine(net, options_of(net)), "inference": InferenceEngine(folder),
+               "onnxruntime": OnnxRuntimeEngine(folder)}
+    for name, engine in engines.items():
+        actual = predict_batch(engine, src, bgr)["pha"]
+        assert actual.shape == expected.shape
+        diff = np.abs(actual - expected).max()
+        assert diff < TOL, f"{name} {h}x{w}: alpha differs from the reference by {diff:.2e}"

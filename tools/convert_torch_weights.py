@@ -11,6 +11,7 @@ import argparse
 import os
 import sys
 
+from common.atomic import check_writable
 from common.errors import run_main
 from model.torch_weights import convert_checkpoint
 
@@ -27,6 +28,7 @@ def main(argv=None):
         parser.error(f"--output {args.output} exists; pass --overwrite to replace it")
 
     def convert(_):
+        check_writable(args.output, "--output")
         info = convert_checkpoint(args.input, args.output, args.backbone)
         kernel = f", refine_kernel_size={info['refine_kernel_size']}" if info["refine_kernel_size"] else ""
         print(f"wrote {args.output}: {info['model_type']} weights, backbone {info['backbone']!r}{kernel}")

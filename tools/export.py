@@ -17,6 +17,7 @@ import sys
 
 import numpy as np
 
+from common.atomic import check_writable
 from common.errors import run_main
 from inference.cli import add_config_argument, add_model_arguments, model_overrides, parse_args
 from inference.engines import DygraphEngine, InferenceEngine
@@ -60,6 +61,7 @@ def export(args):
     size = tuple(int(v) for v in args.check_size.lower().split("x") if v.isdigit())
     if len(size) != 2 or size[0] % 4 or size[1] % 4:
         raise ValueError(f"--check-size must be HxW with multiples of 4, got '{args.check_size}'")
+    check_writable(args.output_dir, "--output-dir")  # before the checkpoint is read
     net, options = load_model(args.model_path, **model_overrides(args))
     out = export_model(net, options, args.output_dir, overwrite=args.overwrite)
     print(f"wrote Paddle Inference model to {out} ({options.model_type}, {options.backbone}, "

@@ -11,6 +11,7 @@ reference scripts' flag names work too (``--batch-size``, ``--model-refine-mode`
 """
 import argparse
 import copy
+import math
 import os
 
 import yaml
@@ -176,6 +177,8 @@ def _check_value(section, key, value, source):
     if not ok:
         want = " or ".join("null" if t is type(None) else t.__name__ for t in types)
         raise ConfigError(f"{source}: '{dotted}' must be {want}, got {value!r} ({type(value).__name__})")
+    if isinstance(value, float) and not math.isfinite(value):  # YAML .nan / .inf, 'nan', '1e999'
+        raise ConfigError(f"{source}: '{dotted}' must be a finite number, got {value!r}")
     return value
 
 

@@ -14,10 +14,12 @@ import paddle.distributed as dist
 from tqdm import tqdm
 
 from dataset.perturbation import composite, training_perturbations
+from common.atomic import check_writable
 from common.cpu import use_cpu_threads
 from common.errors import EXIT_FAILURE, BGMv2Error, Interrupted
 from model.batchnorm import convert_sync_batchnorm
-from model.loading import checkpoint_info, load_checkpoint
+from model.loading import checkpoint_info, load_checkpoint, non_finite_keys
+from model.safe_pickle import CheckpointError
 from model.options import build_model
 from .losses import base_loss, refine_loss
 from .checkpoint import CheckpointManager
@@ -31,12 +33,12 @@ __all__ = ["Trainer", "NonFiniteLossError", "TrainingInterrupted"]
 
 
 class NonFiniteLossError(BGMv2Error, RuntimeError):
-    """The loss became NaN or infinite; the message names the step, the terms and the last checkpoint."""
+    """The loss or the weights became NaN or infinite; the message names the step and the last checkpoint."""
     exit_code = EXIT_FAILURE
 
 
 class TrainingInterrupted(Interrupted):
-    """Ctrl-C: the state was saved (message says where) and the run stopped."""
+    """Ctrl-C or SIGTERM: the state was saved (message says where) and the run stopped."""
 
 
 def _select_device(name):
@@ -72,6 +74,7 @@ class Trainer:
             raise ConfigError(f"config: 'train.batch_size' ({cfg['train']['batch_size']}) must be divisible by "
                               f"the number of processes ({self.world})")
         self.run_dir = os.path.join(cfg["work_dir"], cfg["name"])
+        check_writable(self.run_dir, "config: 'work_dir'/'name'")
         self.checkpoints = CheckpointManager(os.path.join(self.run_dir, "checkpoints"),
                                              cfg["checkpoint"]["keep_last"])
         self._check_run_dir(resume, overwrite)
@@ -164,10 +167,24 @@ class Trainer:
         return net
 
     def _resume(self):
-        step = self.checkpoints.latest()
-        state = self.checkpoints.load(step, self.net, self.optimizer)
+        state = None
+        for step in reversed(self.checkpoints.steps()):  # newest first; fall back past unreadable ones
+            try:
+                state = self.checkpoints.load(step, self.net, self.optimizer)
+                break
+            except (CheckpointError, OSError, EOFError, KeyError, ValueError) as e:
+                self.log(f"warning: cannot resume from checkpoint step {step} ({e}); trying the previous one")
+        if state is None:
+            raise ConfigError(f"--resume: none of the checkpoints in '{self.checkpoints.folder}' can be read "
+                              f"(see the warnings above)")
         if state["seed"] != self.cfg["seed"]:
             self.log(f"note: resuming a run trained with seed {state['seed']} using seed {self.cfg['seed']}")
+        batch = self.cfg["train"]["batch_size"]
+        if state.get("batch_size", batch) != batch:  # (checkpoints of older versions do not record it)
+            epoch, skip = divmod(state["step"], self.steps_per_epoch)
+            self.log(f"warning: resuming a run trained with batch size {state['batch_size']} using batch size "
+                     f"{batch}: its {state['step']} steps are counted in batches of {batch} now (epoch {epoch}, "
+                     f"batch {skip}), so the data order and the end step differ from the original run")
         self.scaler.load_state_dict(state["scaler"])
         self.step, self.best_sad, self.saved_step = state["step"], state["best_sad"], state["step"]
         self.log(f"resumed from {self.checkpoints.path(step, 'pdparams')} at step {step}")
@@ -200,6 +217,7 @@ class Trainer:
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.optimizer.clear_grad()
+        self._check_finite_weights()
         if self.scheduler is not None:
             self.scheduler.step()
         if self.sync_buffers:  # BatchNorm running statistics are Paddle parameters with trainable=False
@@ -217,14 +235,30 @@ class Trainer:
 
     def _check_finite(self, loss, terms):
         bad = (~paddle.isfinite(loss.astype("float32"))).astype("float32").reshape([1])
-        if self.world > 1:  # every process must stop together, or the others hang in the next all-reduce
-            dist.all_reduce(bad)
-        if float(bad.sum()) > 0:
+        if self._any_process(bad):
             values = ", ".join(f"{k} {float(v):.4g}" for k, v in terms.items())
-            last = (f"the last good checkpoint is {self.checkpoints.path(self.saved_step, 'pdparams')}; "
-                    "continue with --resume" if self.saved_step is not None else "no checkpoint was written yet")
-            raise NonFiniteLossError(f"loss is not finite at step {self.step} ({values}); training stopped, "
-                                     f"{last} (try lower learning rates, or amp: false)")
+            self._stop_non_finite(f"loss is not finite at step {self.step} ({values})")
+
+    def _check_finite_weights(self):
+        """After each optimizer step: a huge learning rate can make weights NaN while the loss stays
+        finite (the NaN activations are clipped away before the outputs), so check them too."""
+        weights = self.net.state_dict()
+        bad = non_finite_keys(weights)
+        if self._any_process(paddle.to_tensor([float(len(bad))])):
+            self._stop_non_finite(f"weights are not finite after step {self.step} ({len(bad)} of {len(weights)} "
+                                  f"tensors{f', first {bad[0]!r}' if bad else ' in another process'})")
+
+    def _any_process(self, flag):
+        """Whether the float tensor ``flag`` (shape [1]) is non-zero in any process."""
+        if self.world > 1:  # every process must stop together, or the others hang in the next all-reduce
+            dist.all_reduce(flag)
+        return float(flag.sum()) > 0
+
+    def _stop_non_finite(self, what):
+        # Every checkpoint written is finite (CheckpointManager refuses others), so the last one is good.
+        last = (f"the last good checkpoint is {self.checkpoints.path(self.saved_step, 'pdparams')}; "
+                "continue with --resume" if self.saved_step is not None else "no checkpoint was written yet")
+        raise NonFiniteLossError(f"{what}; training stopped, {last} (try lower learning rates, or amp: false)")
 
     # ------------------------------------------------------------------ loop
     def run(self):
@@ -236,7 +270,8 @@ class Trainer:
                  f"{f' ({self.threads} threads)' if self.threads else ''}, "
                  f"amp {'on' if self.amp else 'off'}")
         stop = {"signal": False}
-        previous = signal.signal(signal.SIGINT, lambda *_: stop.update(signal=True))
+        # Ctrl-C and SIGTERM (schedulers, docker stop) end the step, save and stop
+        previous = {s: signal.signal(s, lambda *_: stop.update(signal=True)) for s in (signal.SIGINT, signal.SIGTERM)}
         try:
             while self.step < end and not stop["signal"]:
                 self._run_epoch(end, stop)
@@ -247,7 +282,8 @@ class Trainer:
                 self._validate()
             self._save()
         finally:
-            signal.signal(signal.SIGINT, previous)
+            for s, handler in previous.items():
+                signal.signal(s, handler)
             if self.writer is not None:
                 self.writer.close()
         final = self.checkpoints.save_weights(self.net, "final") if self.rank == 0 else None
@@ -305,6 +341,6 @@ class Trainer:
         if self.rank == 0 and self.saved_step != self.step:
             self.checkpoints.save(self.step, self.net, self.optimizer,
                                   {"seed": self.cfg["seed"], "scaler": self.scaler.state_dict(),
-                                   "best_sad": self.best_sad})
+                                   "best_sad": self.best_sad, "batch_size": self.cfg["train"]["batch_size"]})
         self.saved_step = self.step
         return self.checkpoints.path(self.step, "pdparams")
