@@ -18,7 +18,7 @@ from fractions import Fraction
 import av
 import numpy as np
 
-__all__ = ["FORMATS", "VideoSink"]
+__all__ = ["FORMATS", "check_video_path", "VideoSink"]
 
 # extension: (codec, pixel format without alpha, pixel format with alpha, codec options, audio codecs copied as-is)
 FORMATS = {
@@ -30,6 +30,14 @@ FORMATS = {
 _TRANSCODE = {".mp4": "aac", ".mov": "aac", ".webm": "libopus"}
 TIME_BASE = Fraction(1, 90000)  # fine enough for any frame rate, as in MPEG streams
 _END = object()
+
+
+def check_video_path(path):
+    """The lower-case extension of ``path``; ValueError naming it unless it is one of ``FORMATS``."""
+    ext = os.path.splitext(os.fspath(path))[1].lower()
+    if ext not in FORMATS:
+        raise ValueError(f"cannot write '{os.fspath(path)}': video files end in {', '.join(FORMATS)}")
+    return ext
 
 
 class VideoSink:
@@ -47,9 +55,7 @@ class VideoSink:
 
     def __init__(self, path, fps, size, alpha=False, audio_from=None, depth=8):
         self.path = os.fspath(path)
-        ext = os.path.splitext(self.path)[1].lower()
-        if ext not in FORMATS:
-            raise ValueError(f"cannot write '{self.path}': video files end in {', '.join(FORMATS)}")
+        ext = check_video_path(self.path)
         codec, pix_fmt, alpha_fmt, options, self._copyable = FORMATS[ext]
         if alpha and alpha_fmt is None:
             raise ValueError(f"'{self.path}': {ext} videos have no alpha channel (use .mov or .webm)")
