@@ -33,7 +33,8 @@ from .media import ImageSource, VideoSource, open_source, prefetch, source_kind
 from .video_sink import VideoSink
 
 __all__ = ["OUTPUT_TYPES", "DEFAULT_COM_COLOR", "suggest_backbone_scale", "as_engine", "predict_batch",
-           "predict_images", "composite_rgba", "composite_over", "convert", "InputMismatchError", "VIDEO_FORMATS"]
+           "predict_images", "composite_rgba", "composite_over", "convert", "write_rgba", "InputMismatchError",
+           "VIDEO_FORMATS"]
 
 OUTPUT_TYPES = ("pha", "fgr", "com", "err", "ref")
 DEFAULT_COM_COLOR = (120 / 255, 255 / 255, 155 / 255)  # the reference's green screen
@@ -241,7 +242,7 @@ def _prepared(src, bgr_source, mode, resize_bgr, align, check_every):
         yield name, image, bgr
 
 
-def _write_rgba(path, rgba):
+def write_rgba(path, rgba):
     """RGBA (H, W, 4) in [0, 1] -> 8-bit PNG (inside the staging folder, so no temp file needed)."""
     os.makedirs(os.path.dirname(path), exist_ok=True)
     bgra = cv2.cvtColor((np.clip(rgba, 0, 1) * 255 + 0.5).astype(np.uint8), cv2.COLOR_RGBA2BGRA)
@@ -338,7 +339,7 @@ def _write_images(results, folder, outputs, backdrop=None):
         if "fgr" in outputs:
             write_image(path("fgr"), r["fgr"])
         if "com" in outputs:
-            _write_rgba(path("com"), composite_rgba(r["pha"], r["fgr"]))
+            write_rgba(path("com"), composite_rgba(r["pha"], r["fgr"]))
             if backdrop is not None:
                 write_image(path("com_bgr"), composite_over(r["pha"], r["fgr"], _backdrop_frame(backdrop, r["pha"].shape)))
         if "err" in outputs:
