@@ -89,20 +89,21 @@ def as_engine(model, first_size=None, **load_options):
 def _pad4(batch):
     """Edge-replicate (B, H, W, 3) to multiples of 4; returns (B, 3, H4, W4) float32."""
     _, h, w, _ = batch.shape
-    padded = np.pad(batch, ((0, 0), (0, -h % 4), (0, -w % 4), (0, 0)), mode="edge")
+    padded = batch if h % 4 == 0 and w % 4 == 0 else np.pad(batch, ((0, 0), (0, -h % 4), (0, -w % 4), (0, 0)),
+                                                              mode="edge")
     return np.ascontiguousarray(padded.transpose(0, 3, 1, 2), dtype=np.float32)
 
 
-def predict_batch(engine, src, bgr):
+def predict_batch(engine, src, bgr, padded_bgr=None):
     """Run ``engine`` on a batch of same-size images of any size.
 
-    src, bgr: float32 (B, H, W, 3) RGB in [0, 1].
+    src, bgr: float32 (B, H, W, 3) RGB in [0, 1]; padded_bgr: ``_pad4(bgr)`` when already made.
     Returns {"pha": (B, H, W), "fgr": (B, H, W, 3), "err": (B, H, W), "ref": (B, H, W) or None},
     all in [0, 1]; err is the predicted error (upsampled from the coarse map for refine models),
     ref is 1 on refined 4x4 patches (None for base models).
     """
     _, h, w, _ = src.shape
-    out = engine(_pad4(src), _pad4(bgr))
+    out = engine(_pad4(src), _pad4(bgr) if padded_bgr is None else padded_bgr)
     H4, W4 = out["pha"].shape[2:]
     if "err_sm" in out:
         err = np.stack([cv2.resize(e[0], (W4, H4), interpolation=cv2.INTER_LINEAR) for e in out["err_sm"]])
@@ -153,10 +154,14 @@ def _run(engine, items, batch_size):
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     pending = []
+    last_bgr = [None, None]  # (backgrounds, padded): one background for a whole video is laid out once
 
     def flush():
         names = [p[0] for p in pending]
-        out = predict_batch(engine, np.stack([p[1] for p in pending]), np.stack([p[2] for p in pending]))
+        bgrs = [p[2] for p in pending]
+        if last_bgr[0] is None or len(bgrs) != len(last_bgr[0]) or any(a is not b for a, b in zip(bgrs, last_bgr[0])):
+            last_bgr[:] = bgrs, _pad4(np.stack(bgrs))
+        out = predict_batch(engine, np.stack([p[1] for p in pending]), None, last_bgr[1])
         pending.clear()
         for i, name in enumerate(names):
             yield name, {k: (v[i] if v is not None else None) for k, v in out.items()}
@@ -175,9 +180,12 @@ def composite_rgba(pha, fgr):
 
 
 def composite_over(pha, fgr, background):
-    """fgr over ``background`` ((H, W, 3) array or an RGB triple in [0, 1]): (H, W, 3) in [0, 1]."""
-    a = pha[..., None]
-    return fgr * a + np.asarray(background, dtype=np.float32) * (1 - a)
+    """fgr over ``background`` ((H, W, 3) array or an RGB triple in [0, 1]): (H, W, 3) float32 in [0, 1]."""
+    background = np.asarray(background, dtype=np.float32)
+    out = np.subtract(fgr, background, dtype=np.float32)  # bgr + a * (fgr - bgr): three passes, no temporaries
+    out *= pha[..., None]
+    out += background
+    return out
 
 
 # ------------------------------------------------------------------ files and videos
