@@ -151,10 +151,13 @@ def test_webcam_streams_to_the_model(app, browser):
     page.get_by_text("Click to Access Webcam").click()
     page.locator("#cam button[aria-label*='start' i], #cam button:has-text('Record')").first.click(timeout=20000)
     expect(page.locator("#live img")).to_be_visible(timeout=60000)  # frames come back: shown as is before a plate
+    raw = fetch_image(page, "#live")
+    assert raw.shape[:2] == (360, 640)
     page.locator("#capture").click()
-    first = fetch_image(page, "#live")
-    assert first.shape[:2] == (360, 640)
-    time.sleep(6)  # the fake camera moves on to the photo with the subject; frames are matted now
+    expect(page.locator("#live img")).not_to_have_attribute("src", page.locator("#live img").get_attribute("src"),
+                                                            timeout=30000)
+    time.sleep(3)  # a few frames through the model
     matted = fetch_image(page, "#live")
     assert matted.shape[:2] == (360, 640)
+    assert np.abs(matted.astype(float) - raw.astype(float)).mean() > 5  # a composite now, not the camera frame
     context.close()

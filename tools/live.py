@@ -62,7 +62,8 @@ def live(args):
         sinks.append(RecordSink(args.record))
     backdrop = parse_backdrop(args.com_bgr)
     plate = read_image(args.bgr) if args.bgr else None
-    capture = Capture(open_reader(args.source, loop=args.loop, size=args.camera_size and _size(args.camera_size)),
+    capture = Capture(open_reader(args.source, loop=args.loop, size=args.camera_size and _size(args.camera_size),
+                                  timeout=args.stall_timeout),
                       label=f"live source '{args.source}'")
     try:
         first = capture.latest(0, args.stall_timeout)
