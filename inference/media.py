@@ -1,20 +1,24 @@
 """Inputs and outputs of one-shot prediction: images, folders of images and video files.
 
-* ``open_source(path)`` reads an image, a folder of images or a video (OpenCV) as a sequence
+* ``open_source(path)`` reads an image, a folder of images or a video (PyAV) as a sequence
   of named frames, float32 (H, W, 3) RGB in [0, 1]; ``prefetch`` decodes ahead on a thread.
-* ``VideoSink`` encodes frames to an .mp4 on a background thread.
+* Video files are written by ``inference.video_sink``.
 """
+import itertools
 import os
 import queue
 import threading
+import warnings
 
-import cv2
+import av
 import numpy as np
 
+from common.errors import BGMv2Error
 from dataset.io import IMAGE_EXTENSIONS, ImageReadError, list_images, read_image
 from dataset.video import VIDEO_EXTENSIONS
 
-__all__ = ["source_kind", "open_source", "ImageSource", "VideoSource", "prefetch", "VideoSink"]
+__all__ = ["source_kind", "open_source", "ImageSource", "VideoSource", "VideoReadError", "TruncatedVideoWarning",
+           "prefetch"]
 
 
 def source_kind(path):
@@ -73,47 +77,104 @@ class ImageSource:
                 yield name, read_image(path)
 
 
+class VideoReadError(BGMv2Error, OSError):
+    """A video file (or stream) exists but cannot be opened or decoded."""
+
+    def __init__(self, path, reason):
+        super().__init__(f"cannot read video '{path}': {reason}")
+        self.path = path
+        self.reason = reason
+
+
+class TruncatedVideoWarning(UserWarning):
+    """A video decoded to fewer frames than its header announces."""
+
+
 class VideoSource:
-    """Frames of a video file, decoded with OpenCV. Frame names are 00000, 00001, ..."""
+    """Frames of a video file, decoded with PyAV (FFmpeg). Frame names are 00000, 00001, ...
+
+    The file is opened once: ``__init__`` reads the header and decodes the first frame (its size
+    is the decoded size, after the rotation of phone videos); iterating continues from there, a
+    second iteration seeks back to the start. Frames are float32 (H, W, 3) RGB in [0, 1].
+
+    ``len()`` is the header's frame count (for progress bars only); ``decoded`` counts the
+    frames an iteration actually produced, and a shorter count than the header's warns
+    (``TruncatedVideoWarning``) with both numbers. ``times[name]`` is each frame's presentation
+    time in seconds from the first frame (variable frame rates keep their timing).
+    """
 
     kind = "video"
 
     def __init__(self, path):
         self.path = os.fspath(path)
-        cap = cv2.VideoCapture(self.path)
         try:
-            if not cap.isOpened():
-                raise ImageReadError(self.path, "OpenCV cannot open this video")
-            self.frame_count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
-            self.fps = float(cap.get(cv2.CAP_PROP_FPS)) or 25.0
-            # The decoded size (after OpenCV applies the rotation metadata of phone videos).
-            ok, frame = cap.read()
-        finally:
-            cap.release()
-        if self.frame_count <= 0 or not ok:
-            raise ImageReadError(self.path, "video has no frames")
-        self.size = frame.shape[:2]
+            self.container = av.open(self.path)
+        except (av.error.FFmpegError, OSError) as e:
+            raise VideoReadError(self.path, f"FFmpeg cannot open it ({e})") from None
+        if not self.container.streams.video:
+            self.container.close()
+            raise VideoReadError(self.path, "no video stream")
+        self.stream = self.container.streams.video[0]
+        self.stream.thread_type = "AUTO"  # frame and slice threads of the decoder
+        self.fps = float(self.stream.average_rate or self.stream.guessed_rate or 25)
+        self.has_audio = bool(self.container.streams.audio)
+        self.header_frames = self.stream.frames or (
+            round(float(self.stream.duration * self.stream.time_base) * self.fps) if self.stream.duration else 0)
+        self.times = {}
+        self.decoded = 0
+        self._start = None
+        self._frames = self._decode()
+        self._first = next(self._frames, None)
+        if self._first is None:
+            self.container.close()
+            raise VideoReadError(self.path, "no frame could be decoded")
+        self.size = self._first.shape[:2]
 
     def __len__(self):
-        return self.frame_count
+        return self.header_frames or 1
 
     def first_size(self):
         return self.size
 
+    def _decode(self):
+        """Decoded frames as float32 RGB; a damaged packet is skipped (a truncated file ends early)."""
+        for packet in self.container.demux(self.stream):
+            try:
+                frames = packet.decode()
+            except av.error.InvalidDataError:
+                continue
+            for frame in frames:
+                yield self._convert(frame)
+
+    def _convert(self, frame):
+        image = frame.to_ndarray(format="rgb24")
+        if frame.rotation:  # counter-clockwise degrees that the player applies (phone videos)
+            image = np.ascontiguousarray(np.rot90(image, frame.rotation // 90))
+        time = frame.time if frame.time is not None else self.decoded / self.fps
+        if self._start is None:
+            self._start = time
+        self.times[f"{self.decoded:05d}"] = time - self._start
+        self.decoded += 1
+        return image.astype(np.float32) * np.float32(1 / 255)
+
     def __iter__(self):
-        cap = cv2.VideoCapture(self.path)
-        try:
-            index = 0
-            while True:
-                ok, frame = cap.read()
-                if not ok:
-                    break
-                yield f"{index:05d}", cv2.cvtColor(frame, cv2.COLOR_BGR2RGB).astype(np.float32) * np.float32(1 / 255)
-                index += 1
-        finally:
-            cap.release()
-        if index == 0:
-            raise ImageReadError(self.path, "no frame could be decoded")
+        if self._first is None:  # a second pass: back to the start of the same open file
+            self.container.seek(0)
+            self.decoded, self.times, self._start = 0, {}, None
+            self._frames = self._decode()
+            self._first = next(self._frames, None)
+        first, self._first = self._first, None
+        index = 0
+        for image in itertools.chain([first], self._frames):
+            yield f"{index:05d}", image
+            index += 1
+        if self.header_frames > index:
+            warnings.warn(f"video '{self.path}': its header says {self.header_frames} frames but only {index} "
+                          f"could be decoded (truncated or damaged file); the outputs have {index} frames",
+                          TruncatedVideoWarning, stacklevel=2)
+
+    def close(self):
+        self.container.close()
 
 
 def open_source(path):
@@ -164,50 +225,3 @@ def prefetch(iterable, depth=4):
     finally:
         stop.set()
         thread.join()
-
-
-class VideoSink:
-    """Encodes RGB frames (float (H, W, 3) in [0, 1], or uint8) to an .mp4 on a background thread.
-
-    ``close()`` waits for the encoder and re-raises its errors; use as a context manager.
-    """
-
-    def __init__(self, path, fps, size, depth=8):
-        self.path = os.fspath(path)
-        height, width = size
-        self.writer = cv2.VideoWriter(self.path, cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
-        if not self.writer.isOpened():
-            raise OSError(f"OpenCV cannot write the video '{self.path}' (mp4v codec unavailable?)")
-        self.frames = queue.Queue(maxsize=depth)
-        self.error = None
-        self.thread = threading.Thread(target=self._work, daemon=True)
-        self.thread.start()
-
-    def _work(self):
-        while (frame := self.frames.get()) is not _END:
-            if self.error is None:
-                try:
-                    if frame.dtype != np.uint8:
-                        frame = (np.clip(frame, 0, 1) * 255 + 0.5).astype(np.uint8)
-                    self.writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
-                except BaseException as e:
-                    self.error = e
-        self.writer.release()
-
-    def write(self, frame):
-        if self.error is not None:
-            raise self.error
-        self.frames.put(frame)
-
-    def close(self):
-        if self.thread.is_alive():
-            self.frames.put(_END)
-            self.thread.join()
-        if self.error is not None:
-            raise self.error
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()

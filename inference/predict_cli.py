@@ -10,7 +10,8 @@ from common.errors import run_main
 from .cli import (add_config_argument, add_engine_arguments, add_model_arguments, add_weights_arguments,
                    make_engine, parse_args, positive_int)
 from .media import source_kind
-from .predictor import DEFAULT_COM_COLOR, OUTPUT_TYPES, convert
+from .backdrop import parse_backdrop, parse_color
+from .predictor import DEFAULT_COM_COLOR, OUTPUT_TYPES, VIDEO_FORMATS, convert
 
 USAGE = """Remove the background of a photo, a folder of photos or a video, given a shot of the same scene without the subject.
 
@@ -21,9 +22,12 @@ USAGE = """Remove the background of a photo, a folder of photos or a video, give
 
 --src / --bgr: an image, a folder of images (backgrounds matched by name, or one background
 image for all) or a video (a background image, or a background video of the same length).
-Images give OUT/<output>/<name>.png, a video gives OUT/<output>.mp4 at the source frame rate.
-Outputs: pha (8-bit alpha), fgr (foreground), com (RGBA cut-out; for videos a composite over
---com-color or --com-bgr), err (predicted error), ref (refined 4x4 patches).
+Images give OUT/<output>/<name>.png, a video gives OUT/<output>.mp4 (H.264, the source's timing;
+the source's audio in com.mp4) or, with --video-format, .mov / .webm with alpha or PNG sequences.
+Outputs: pha (8-bit alpha), fgr (foreground), com (RGBA cut-out; in .mp4 videos a composite over
+--com-color or --com-bgr), err (predicted error), ref (refined 4x4 patches). --com-bgr (an image,
+a video or R,G,B) goes behind com.mp4, and writes com_bgr (the composite over it) beside the
+RGBA com of images, PNG sequences and .mov / .webm videos.
 
 The model is exported once (cached in M.inference/ next to the checkpoint) and runs through
 ONNX Runtime on CPU, Paddle Inference on GPU (--engine chooses); --engine dygraph runs it eagerly
@@ -57,17 +61,18 @@ def build_parser():
     i.add_argument("--resize-bgr", action="store_true", help="resize backgrounds of another size instead of failing")
     i.add_argument("--preprocess-alignment", action="store_true",
                    help="align each background to its source (handheld shots; feature matching + homography)")
-    i.add_argument("--com-color", default=",".join(str(round(c * 255)) for c in DEFAULT_COM_COLOR),
-                   help="R,G,B (0-255) behind video composites (default: %(default)s)")
-    i.add_argument("--com-bgr", help="image behind video composites instead of --com-color")
+
+    c = p.add_argument_group("composites and video outputs")
+    c.add_argument("--com-bgr", help="replacement background: an image, a video or a colour R,G,B (0-255); "
+                                     "behind com in .mp4 videos; elsewhere com_bgr, the composite over it, is written beside com")
+    c.add_argument("--com-bgr-loop", action="store_true",
+                   help="loop a --com-bgr video shorter than the source (default: an error)")
+    c.add_argument("--com-color", default=",".join(str(round(c * 255)) for c in DEFAULT_COM_COLOR),
+                   help="R,G,B (0-255) behind .mp4 composites without --com-bgr (default: %(default)s)")
+    c.add_argument("--video-format", choices=VIDEO_FORMATS, default="mp4",
+                   help="video sources: mp4 (H.264, plays everywhere, audio kept; default), mov (ProRes 4444) "
+                        "or webm (VP9) with com as an RGBA video, png (image sequences, com RGBA)")
     return p
-
-
-def parse_color(text):
-    parts = text.split(",")
-    if len(parts) != 3 or not all(p.strip().isdigit() and int(p) <= 255 for p in parts):
-        raise ValueError(f"--com-color must be R,G,B with values 0-255, got '{text}'")
-    return tuple(int(p) / 255 for p in parts)
 
 
 def _show_export_notes():
@@ -85,6 +90,9 @@ def _show_warning(message, category, filename, lineno, file=None, line=None):
 
 def predict(args):
     com_color = parse_color(args.com_color)
+    com_bgr = parse_backdrop(args.com_bgr) if args.com_bgr else None
+    if isinstance(com_bgr, str):
+        source_kind(com_bgr)  # a missing --com-bgr: before the export
     if os.path.exists(args.output_dir) and not args.overwrite:  # before the (first-time) export
         raise FileExistsError(f"output folder already exists: '{args.output_dir}' (use --overwrite to write "
                               f"into it)")
@@ -92,8 +100,8 @@ def predict(args):
     source_kind(args.bgr)  # a missing background: before the export, too
     written = convert(lambda first_size: make_engine(args, first_size), args.src, args.bgr, args.output_dir,
                       outputs=args.outputs, batch_size=args.batch_size, resize_bgr=args.resize_bgr,
-                      align=args.preprocess_alignment, com_color=com_color, com_bgr=args.com_bgr,
-                      overwrite=args.overwrite, progress=not args.no_progress)
+                      align=args.preprocess_alignment, com_color=com_color, com_bgr=com_bgr,
+                      com_bgr_loop=args.com_bgr_loop, video_format=args.video_format, overwrite=args.overwrite, progress=not args.no_progress)
     print(f"wrote {len(written)} file(s) to {args.output_dir}")
 
 

@@ -13,6 +13,7 @@ Inputs of any size work: they are padded (edge replication) to a multiple of 4 a
 cropped back.
 """
 import os
+import sys
 import warnings
 
 import cv2
@@ -22,15 +23,18 @@ from tqdm import tqdm
 
 from common.atomic import staged_output
 from common.errors import InputError
-from dataset.io import read_image, write_alpha, write_image
+from dataset.io import write_alpha, write_image
 from model.matting import MattingRefine
 from model.options import ModelOptions
 from .alignment import ALIGNMENT_FAILED, AlignmentWarning, align_background, background_mismatch
 from .engines import DygraphEngine, load_engine
-from .media import ImageSource, VideoSink, VideoSource, open_source, prefetch, source_kind
+from .backdrop import fit_cover, open_backdrop
+from .media import ImageSource, VideoSource, open_source, prefetch, source_kind
+from .video_sink import VideoSink
 
 __all__ = ["OUTPUT_TYPES", "DEFAULT_COM_COLOR", "suggest_backbone_scale", "as_engine", "predict_batch",
-           "predict_images", "composite_rgba", "composite_over", "convert", "InputMismatchError"]
+           "predict_images", "composite_rgba", "composite_over", "convert", "write_rgba", "InputMismatchError",
+           "VIDEO_FORMATS"]
 
 OUTPUT_TYPES = ("pha", "fgr", "com", "err", "ref")
 DEFAULT_COM_COLOR = (120 / 255, 255 / 255, 155 / 255)  # the reference's green screen
@@ -85,20 +89,21 @@ def as_engine(model, first_size=None, **load_options):
 def _pad4(batch):
     """Edge-replicate (B, H, W, 3) to multiples of 4; returns (B, 3, H4, W4) float32."""
     _, h, w, _ = batch.shape
-    padded = np.pad(batch, ((0, 0), (0, -h % 4), (0, -w % 4), (0, 0)), mode="edge")
+    padded = batch if h % 4 == 0 and w % 4 == 0 else np.pad(batch, ((0, 0), (0, -h % 4), (0, -w % 4), (0, 0)),
+                                                              mode="edge")
     return np.ascontiguousarray(padded.transpose(0, 3, 1, 2), dtype=np.float32)
 
 
-def predict_batch(engine, src, bgr):
+def predict_batch(engine, src, bgr, padded_bgr=None):
     """Run ``engine`` on a batch of same-size images of any size.
 
-    src, bgr: float32 (B, H, W, 3) RGB in [0, 1].
+    src, bgr: float32 (B, H, W, 3) RGB in [0, 1]; padded_bgr: ``_pad4(bgr)`` when already made.
     Returns {"pha": (B, H, W), "fgr": (B, H, W, 3), "err": (B, H, W), "ref": (B, H, W) or None},
     all in [0, 1]; err is the predicted error (upsampled from the coarse map for refine models),
     ref is 1 on refined 4x4 patches (None for base models).
     """
     _, h, w, _ = src.shape
-    out = engine(_pad4(src), _pad4(bgr))
+    out = engine(_pad4(src), _pad4(bgr) if padded_bgr is None else padded_bgr)
     H4, W4 = out["pha"].shape[2:]
     if "err_sm" in out:
         err = np.stack([cv2.resize(e[0], (W4, H4), interpolation=cv2.INTER_LINEAR) for e in out["err_sm"]])
@@ -149,10 +154,14 @@ def _run(engine, items, batch_size):
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     pending = []
+    last_bgr = [None, None]  # (backgrounds, padded): one background for a whole video is laid out once
 
     def flush():
         names = [p[0] for p in pending]
-        out = predict_batch(engine, np.stack([p[1] for p in pending]), np.stack([p[2] for p in pending]))
+        bgrs = [p[2] for p in pending]
+        if last_bgr[0] is None or len(bgrs) != len(last_bgr[0]) or any(a is not b for a, b in zip(bgrs, last_bgr[0])):
+            last_bgr[:] = bgrs, _pad4(np.stack(bgrs))
+        out = predict_batch(engine, np.stack([p[1] for p in pending]), None, last_bgr[1])
         pending.clear()
         for i, name in enumerate(names):
             yield name, {k: (v[i] if v is not None else None) for k, v in out.items()}
@@ -171,9 +180,12 @@ def composite_rgba(pha, fgr):
 
 
 def composite_over(pha, fgr, background):
-    """fgr over ``background`` ((H, W, 3) array or an RGB triple in [0, 1]): (H, W, 3) in [0, 1]."""
-    a = pha[..., None]
-    return fgr * a + np.asarray(background, dtype=np.float32) * (1 - a)
+    """fgr over ``background`` ((H, W, 3) array or an RGB triple in [0, 1]): (H, W, 3) float32 in [0, 1]."""
+    background = np.asarray(background, dtype=np.float32)
+    out = np.subtract(fgr, background, dtype=np.float32)  # bgr + a * (fgr - bgr): three passes, no temporaries
+    out *= pha[..., None]
+    out += background
+    return out
 
 
 # ------------------------------------------------------------------ files and videos
@@ -213,9 +225,9 @@ def _pairs(src_path, bgr_path):
         return src, ImageSource([by_name[n] for n in src.names], src.names), "paired"
     if src_kind == "video" and bgr_kind == "video":
         bgr = VideoSource(bgr_path)
-        if len(bgr) != len(src):
-            raise InputMismatchError(f"background video '{bgr_path}' has {len(bgr)} frames but source video "
-                                     f"'{src_path}' has {len(src)}; pass a background image or a video of the "
+        if bgr.header_frames and src.header_frames and bgr.header_frames != src.header_frames:
+            raise InputMismatchError(f"background video '{bgr_path}' has {bgr.header_frames} frames but source "
+                                     f"video '{src_path}' has {src.header_frames}; pass a background image or a video of the "
                                      f"same length")
         return src, bgr, "paired"
     raise InputMismatchError(f"cannot pair the {src_kind} source ('{src_path}') with the {bgr_kind} background "
@@ -232,7 +244,8 @@ def _prepared(src, bgr_source, mode, resize_bgr, align, check_every):
             try:
                 bgr_name, bgr = next(frames)
             except StopIteration:
-                raise InputMismatchError(f"the background ran out of frames at source frame {i}") from None
+                raise InputMismatchError(f"background video '{bgr_source.path}' has {i} frames but the source has "
+                                         f"more; pass a background video as long as the source") from None
         else:
             bgr_name, bgr = bgr_source.names[0], fixed
         label = f"source '{name}'"
@@ -253,7 +266,7 @@ def _prepared(src, bgr_source, mode, resize_bgr, align, check_every):
         yield name, image, bgr
 
 
-def _write_rgba(path, rgba):
+def write_rgba(path, rgba):
     """RGBA (H, W, 4) in [0, 1] -> 8-bit PNG (inside the staging folder, so no temp file needed)."""
     os.makedirs(os.path.dirname(path), exist_ok=True)
     bgra = cv2.cvtColor((np.clip(rgba, 0, 1) * 255 + 0.5).astype(np.uint8), cv2.COLOR_RGBA2BGRA)
@@ -273,9 +286,12 @@ def _check_outputs(outputs, engine):
     return outputs
 
 
+VIDEO_FORMATS = ("mp4", "mov", "webm", "png")
+
+
 def convert(model, src_path, bgr_path, output_dir, outputs=("pha", "fgr", "com"), batch_size=1,
-            resize_bgr=False, align=False, com_color=DEFAULT_COM_COLOR, com_bgr=None, overwrite=False,
-            progress=True, **load_options):
+            resize_bgr=False, align=False, com_color=DEFAULT_COM_COLOR, com_bgr=None, com_bgr_loop=False,
+            video_format="mp4", overwrite=False, progress=True, **load_options):
     """Matte an image, a folder of images or a video and write the outputs to ``output_dir``.
 
     Args:
@@ -284,21 +300,35 @@ def convert(model, src_path, bgr_path, output_dir, outputs=("pha", "fgr", "com")
         src_path: image, folder of images (nested folders allowed) or video file.
         bgr_path: one background image (for every source image / frame), a folder of backgrounds
             named like the source images (any extension), or a video as long as the source video.
-        outputs: any of "pha" (8-bit alpha PNG / video), "fgr" (foreground), "com" (RGBA PNG for
-            images; for videos fgr over ``com_bgr`` or ``com_color``), "err", "ref".
+        outputs: any of "pha" (8-bit alpha), "fgr" (foreground), "com" (RGBA cut-out, or for .mp4
+            videos the foreground over ``com_bgr`` / ``com_color``), "err", "ref".
         resize_bgr: resize backgrounds of another size to the source instead of failing.
         align: align each background to its source (ORB + RANSAC homography; see inference.alignment).
-        com_color: RGB in [0, 1] behind video composites; com_bgr: an image path used instead.
+        com_color: RGB in [0, 1] behind .mp4 composites when ``com_bgr`` is not given.
+        com_bgr: the replacement background: an RGB triple in [0, 1], an (H, W, 3) array, or the
+            path of an image or a video (scaled to cover the source, centre-cropped; a video
+            advances one frame per source frame/image and is cut at the source's end). With it,
+            "com" also writes ``com_bgr`` outputs: the composite over it, for images and videos.
+        com_bgr_loop: loop a ``com_bgr`` video shorter than the source (else that is an error).
+        video_format: for video sources, "mp4" (H.264 yuv420p, the source's audio in com.mp4),
+            "mov" (ProRes 4444) or "webm" (VP9), whose com is the RGBA cut-out with alpha, or
+            "png" (image sequences as for a folder of images; com RGBA).
         overwrite: write into an existing ``output_dir`` (same-named files are replaced).
-    Images go to ``output_dir/<output>/<name>.png``; a video to ``output_dir/<output>.mp4`` with
-    the source's frame rate. Outputs appear only when the whole run succeeded.
+    Images go to ``output_dir/<output>/<name>.png``; a video to ``output_dir/<output>.<format>``
+    with the source's frame timing. Outputs appear only when the whole run succeeded.
     Returns the list of files written (relative to ``output_dir``).
     """
+    if video_format not in VIDEO_FORMATS:
+        raise ValueError(f"video_format must be one of {VIDEO_FORMATS}, got {video_format!r}")
     for name, path in (("source", src_path), ("background", bgr_path)):
         if os.path.isdir(path) and _is_inside(output_dir, path):
             raise ValueError(f"output folder '{output_dir}' is inside the {name} folder '{path}': its images "
                              f"would be read as inputs next time; choose another --output-dir")
     src, bgr_source, mode = _pairs(src_path, bgr_path)
+    as_video = src.kind == "video" and video_format != "png"
+    backdrop = None
+    if "com" in outputs and (com_bgr is not None or (as_video and video_format == "mp4")):
+        backdrop = open_backdrop(com_color if com_bgr is None else com_bgr, src.first_size(), com_bgr_loop)
     engine = as_engine(model, src.first_size(), **load_options)
     outputs = _check_outputs(outputs, engine)
     items = prefetch(_prepared(src, bgr_source, mode, resize_bgr, align, check_every=src.kind == "images"))
@@ -306,14 +336,16 @@ def convert(model, src_path, bgr_path, output_dir, outputs=("pha", "fgr", "com")
         with staged_output(output_dir, overwrite) as tmp:
             results = tqdm(_run(engine, items, batch_size), total=len(src), disable=not progress,
                            unit="frame" if src.kind == "video" else "image")
-            if src.kind == "video":
-                background = com_color if com_bgr is None else _read_com_background(com_bgr, src.first_size())
-                _write_video(results, tmp, outputs, src.fps, src.first_size(), background)
+            if as_video:
+                _write_video(results, tmp, outputs, src, backdrop, video_format, com_bgr is not None)
             else:
-                _write_images(results, tmp, outputs)
+                _write_images(results, tmp, outputs, backdrop)
             written = sorted(os.path.relpath(os.path.join(d, f), tmp) for d, _, fs in os.walk(tmp) for f in fs)
     finally:
         items.close()  # after a failure, stop the decoding thread now rather than at garbage collection
+        for media in (src, bgr_source, backdrop):
+            if hasattr(media, "close"):
+                media.close()
     return written
 
 
@@ -322,12 +354,8 @@ def _is_inside(path, folder):
     return os.path.commonpath([path, folder]) == folder
 
 
-def _read_com_background(path, size):
-    image = read_image(path)
-    return cv2.resize(image, (size[1], size[0]), interpolation=cv2.INTER_AREA)
-
-
-def _write_images(results, folder, outputs):
+def _write_images(results, folder, outputs, backdrop=None):
+    """PNGs per output; with a ``backdrop``, "com" also writes the composite over it to com_bgr/."""
     for name, r in results:
         path = lambda kind: os.path.join(folder, kind, name + ".png")  # noqa: E731
         if "pha" in outputs:
@@ -335,28 +363,59 @@ def _write_images(results, folder, outputs):
         if "fgr" in outputs:
             write_image(path("fgr"), r["fgr"])
         if "com" in outputs:
-            _write_rgba(path("com"), composite_rgba(r["pha"], r["fgr"]))
+            write_rgba(path("com"), composite_rgba(r["pha"], r["fgr"]))
+            if backdrop is not None:
+                write_image(path("com_bgr"), composite_over(r["pha"], r["fgr"], _backdrop_frame(backdrop, r["pha"].shape)))
         if "err" in outputs:
             write_alpha(path("err"), r["err"])
         if "ref" in outputs:
             write_alpha(path("ref"), r["ref"])
 
 
-def _video_frame(kind, r, background):
-    """RGB frame (H, W, 3) in [0, 1] of output ``kind`` for one result ``r``."""
+def _backdrop_frame(backdrop, size):
+    """The backdrop's next frame (or colour) fitted to (H, W) = ``size`` (folders may mix sizes)."""
+    frame = backdrop.next()
+    return frame if frame.ndim == 1 else fit_cover(frame, size)
+
+
+def _video_frame(kind, r):
+    """Frame of output ``kind`` for one result ``r``: (H, W, 3) RGB or, for "com", (H, W, 4) RGBA, in [0, 1]."""
     if kind == "fgr":
         return r["fgr"] * (r["pha"][..., None] > 0)
     if kind == "com":
-        return composite_over(r["pha"], r["fgr"], background)
+        return composite_rgba(r["pha"], r["fgr"])
     return np.repeat(r[kind][..., None], 3, axis=2)  # pha, err, ref as gray
 
 
-def _write_video(results, folder, outputs, fps, size, background):
-    sinks = {kind: VideoSink(os.path.join(folder, kind + ".mp4"), fps, size) for kind in outputs}
+def _write_video(results, folder, outputs, src, backdrop, video_format, com_bgr_given):
+    """One video per output. In .mp4 "com" is the composite over ``backdrop`` (with the source's
+    audio); in .mov / .webm it is the RGBA cut-out, plus "com_bgr" over the backdrop when one was given."""
+    ext = "." + video_format
+    path = lambda kind: os.path.join(folder, kind + ext)  # noqa: E731
+    size, audio = src.first_size(), src.path if src.has_audio else None
+    over = "com" if video_format == "mp4" else ("com_bgr" if com_bgr_given and "com" in outputs else None)
+    sinks = {}
     try:
-        for _, r in results:
+        for kind in outputs:
+            alpha = kind == "com" and video_format != "mp4"
+            sinks[kind] = VideoSink(path(kind), src.fps, size, alpha=alpha, audio_from=audio if kind == over else None)
+        if over == "com_bgr":
+            sinks["com_bgr"] = VideoSink(path("com_bgr"), src.fps, size, audio_from=audio)
+        for name, r in results:
+            time = src.times.get(name)
             for kind, sink in sinks.items():
-                sink.write(_video_frame(kind, r, background))
+                if kind == over:
+                    frame = composite_over(r["pha"], r["fgr"], backdrop.next())
+                else:
+                    frame = _video_frame(kind, r)
+                sink.write(frame, time)
     finally:
+        failed = sys.exc_info()[1] is not None
+        errors = []
         for sink in sinks.values():
-            sink.close()
+            try:
+                sink.close()
+            except Exception as e:  # close every encoder; the first failure is reported
+                errors.append(e)
+        if errors and not failed:
+            raise errors[0]

@@ -58,3 +58,12 @@ def test_bench_onnx_gpu_packs_and_runs_on_cpu(tmp_path):
     assert row and float(row.group(1)) > 0, text
     assert float(row.group(3)) < 1e-3 and row.group(4) == "100", text  # the packed outputs are stored in float16
     assert re.search(r"^mnv2-hd\s+torch\s+fp32\s+\S+\s+\S+\s+1\.00\s", text, re.M), text
+
+
+def test_bench_video_prints_engine_and_convert():
+    """The video benchmark (no reference needed) on a tiny clip, one round: both rows and their ratio."""
+    text = run("bench_video.py", "--size", "96x160", "--frames", "2", "--rounds", "1")
+    engine = re.search(rf"^\| engine \| ({NUMBER}) \| {NUMBER} \| 1\.00x \|$", text, re.M)
+    convert = re.search(rf"^\| convert \| ({NUMBER}) \| {NUMBER} \| ({NUMBER})x \|$", text, re.M)
+    assert engine and convert and float(engine.group(1)) > 0, text
+    assert abs(float(convert.group(2)) - float(convert.group(1)) / float(engine.group(1))) < 0.02, text

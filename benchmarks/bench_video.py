@@ -1,0 +1,115 @@
+"""What video IO and compositing cost on top of the model: predict.py's convert path vs the engine alone.
+
+    python -m benchmarks.bench_video                       # 1080p, 24 frames, outputs com pha, 2 rounds
+    python -m benchmarks.bench_video --size 270x480 --frames 3 --rounds 1    # a quick smoke run
+
+The clip is made from the real pair in ../shared/real_pairs (the subject shifted a little each
+frame; a synthetic scene when that folder is absent), encoded as H.264. Both sides use one
+engine (default: ONNX Runtime on CPU) with seeded random MattingRefine MobileNetV2 weights:
+
+* engine: the clip's frames decoded beforehand, then only ``engine(src, bgr)`` is timed;
+* convert: ``inference.predictor.convert`` from the .mp4 to the outputs (decoding, background
+  checks, the model, compositing and H.264 encoding, overlapped on threads).
+
+The table gives seconds per frame (median of the rounds) and the ratio convert / engine; the
+target is at most 1.15 (IO and compositing hidden behind the model).
+"""
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REAL_PAIR = os.path.join(os.path.dirname(ROOT), "shared", "real_pairs")
+
+
+def make_clip(folder, frames, size):
+    """Write clip.mp4 and plate.png of (H, W) = ``size`` into ``folder``; returns the pair's origin."""
+    import cv2
+
+    from dataset.io import read_image, write_image
+    from inference.video_sink import VideoSink
+
+    height, width = size
+    if os.path.isfile(os.path.join(REAL_PAIR, "test_fg.jpg")):
+        src, bgr = (read_image(os.path.join(REAL_PAIR, n)) for n in ("test_fg.jpg", "test_bg.jpg"))
+        origin = "real pair"
+    else:
+        from benchmarks.bench_inference import make_input
+        src, bgr = (a[0].transpose(1, 2, 0) for a in make_input(1080, 1920))
+        origin = "synthetic scene"
+    src, bgr = (cv2.resize(a, (width, height), interpolation=cv2.INTER_AREA) for a in (src, bgr))
+    with VideoSink(os.path.join(folder, "clip.mp4"), 25, size) as sink:
+        for i in range(frames):
+            sink.write(np.roll(src, 2 * i, axis=1))  # a little motion, as in a real clip
+    write_image(os.path.join(folder, "plate.png"), bgr)
+    return origin
+
+
+def time_engine(engine, clip, plate):
+    """Seconds per frame of the engine alone on the clip's frames (decoded and laid out beforehand)."""
+    from dataset.io import read_image
+    from inference.media import VideoSource
+    from inference.predictor import _pad4
+
+    bgr = _pad4(read_image(plate)[None])
+    frames = [_pad4(image[None]) for _, image in VideoSource(clip)]
+    start = time.perf_counter()
+    for src in frames:
+        engine(src, bgr)
+    return (time.perf_counter() - start) / len(frames), len(frames)
+
+
+def time_convert(engine, clip, plate, outputs, folder):
+    from inference.predictor import convert
+
+    start = time.perf_counter()
+    convert(engine, clip, plate, folder, outputs=outputs, progress=False, overwrite=True)
+    return time.perf_counter() - start
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="python -m benchmarks.bench_video", description=__doc__.splitlines()[0])
+    p.add_argument("--size", default="1080x1920", help="HxW of the clip (default 1080x1920)")
+    p.add_argument("--frames", type=int, default=24)
+    p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--outputs", nargs="+", default=["com", "pha"])
+    p.add_argument("--engine", default="auto")
+    p.add_argument("--threads", type=int, help="CPU threads of the engine (default: $OMP_NUM_THREADS or all cores)")
+    args = p.parse_args(argv)
+    size = tuple(int(v) for v in args.size.lower().split("x"))
+
+    import paddle
+
+    from inference.engines import load_engine
+    from model import MattingRefine
+
+    with tempfile.TemporaryDirectory() as tmp:
+        paddle.seed(0)
+        checkpoint = os.path.join(tmp, "refine.pdparams")
+        paddle.save(MattingRefine("mobilenetv2").state_dict(), checkpoint)
+        options = {"threads": args.threads} if args.threads else {}
+        engine = load_engine(checkpoint, engine=args.engine, overrides={"backbone_scale": 0.25}, **options)
+        origin = make_clip(tmp, args.frames, size)
+        clip, plate = os.path.join(tmp, "clip.mp4"), os.path.join(tmp, "plate.png")
+        engine(*[np.zeros((1, 3, size[0] + -size[0] % 4, size[1] + -size[1] % 4), np.float32)] * 2)  # warm-up
+        alone, whole = [], []
+        for _ in range(args.rounds):  # interleaved, so machine noise hits both alike
+            seconds, count = time_engine(engine, clip, plate)
+            alone.append(seconds)
+            whole.append(time_convert(engine, clip, plate, args.outputs, os.path.join(tmp, "out")) / count)
+    engine_s, convert_s = statistics.median(alone), statistics.median(whole)
+    print(f"{size[1]}x{size[0]} {origin}, {count} frames, outputs {' '.join(args.outputs)}, {args.rounds} round(s)")
+    print("| path | s/frame | fps | ratio |")
+    print("|---|---|---|---|")
+    print(f"| engine | {engine_s:.4f} | {1 / engine_s:.2f} | 1.00x |")
+    print(f"| convert | {convert_s:.4f} | {1 / convert_s:.2f} | {convert_s / engine_s:.2f}x |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
