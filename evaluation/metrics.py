@@ -27,6 +27,8 @@ in single precision; per-pixel values follow MATLAB's single/double types.
 import cv2
 import numpy as np
 
+from dataset.io import quantize
+
 UNKNOWN = 128
 GRAD_SIGMA = 1.4
 GRAD_EPSILON = 1e-2
@@ -38,8 +40,7 @@ METRIC_NAMES = ("sad", "mse", "grad", "conn", "fgr_mse")
 def to_uint8(x):
     """Float image in [0, 1] (clipped) -> uint8, rounding half up like ``dataset.io``'s writers,
     so a matte scored in memory equals the same matte written to and read from an 8-bit PNG."""
-    x = np.asarray(x, dtype=np.float32)
-    return (np.clip(x, 0, 1) * np.float32(255) + np.float32(0.5)).astype(np.uint8)
+    return quantize(np.asarray(x, dtype=np.float32))
 
 
 def _check_matte(name, x, shape=None, channels=None):

@@ -50,7 +50,7 @@ def score_model(engine, gt, names, protocol, save_dir=None):
     per_image = {}
     for index, name in enumerate(tqdm(names, desc="evaluating", unit="img")):
         src, bgr, gt_pha, gt_fgr, trimap = protocol.sample(gt, index, name)
-        out = predict_batch(engine, src[None], bgr[None])
+        out = predict_batch(engine, src[None], bgr[None], extras=())
         pred_pha, pred_fgr = to_uint8(out["pha"][0]), to_uint8(out["fgr"][0])
         per_image[name] = score_image(name, pred_pha, gt_pha, trimap, pred_fgr, gt_fgr)
         if save_dir:

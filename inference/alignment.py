@@ -10,6 +10,8 @@ import warnings
 import cv2
 import numpy as np
 
+from dataset.io import quantize
+
 __all__ = ["align_background", "estimate_homography", "background_mismatch", "AlignmentWarning",
            "ALIGNMENT_FAILED"]
 
@@ -28,7 +30,7 @@ class AlignmentWarning(UserWarning):
 
 
 def _gray_uint8(img):
-    return cv2.cvtColor((np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8), cv2.COLOR_RGB2GRAY)
+    return cv2.cvtColor(quantize(img), cv2.COLOR_RGB2GRAY)
 
 
 def estimate_homography(src, bgr, max_features=5000, keep_ratio=0.15, min_inliers=12):

@@ -14,7 +14,7 @@ import av
 import numpy as np
 
 from common.errors import BGMv2Error
-from dataset.io import IMAGE_EXTENSIONS, ImageReadError, list_images, read_image
+from dataset.io import IMAGE_EXTENSIONS, list_images, read_image
 from dataset.video import VIDEO_EXTENSIONS
 
 __all__ = ["source_kind", "open_source", "ImageSource", "VideoSource", "VideoReadError", "TruncatedVideoWarning",

@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from common.atomic import staged_output
 from common.errors import InputError
-from dataset.io import write_alpha, write_image
+from dataset.io import quantize, write_alpha, write_image
 from model.matting import MattingRefine
 from model.options import ModelOptions
 from .alignment import ALIGNMENT_FAILED, AlignmentWarning, align_background, background_mismatch
@@ -94,24 +94,28 @@ def _pad4(batch):
     return np.ascontiguousarray(padded.transpose(0, 3, 1, 2), dtype=np.float32)
 
 
-def predict_batch(engine, src, bgr, padded_bgr=None):
+def predict_batch(engine, src, bgr, padded_bgr=None, extras=("err", "ref")):
     """Run ``engine`` on a batch of same-size images of any size.
 
     src, bgr: float32 (B, H, W, 3) RGB in [0, 1]; padded_bgr: ``_pad4(bgr)`` when already made.
+    extras: which of "err" and "ref" to compute (each costs full-resolution passes).
     Returns {"pha": (B, H, W), "fgr": (B, H, W, 3), "err": (B, H, W), "ref": (B, H, W) or None},
     all in [0, 1]; err is the predicted error (upsampled from the coarse map for refine models),
-    ref is 1 on refined 4x4 patches (None for base models).
+    ref is 1 on refined 4x4 patches (None for base models); those not in ``extras`` are None.
     """
     _, h, w, _ = src.shape
     out = engine(_pad4(src), _pad4(bgr) if padded_bgr is None else padded_bgr)
     H4, W4 = out["pha"].shape[2:]
-    if "err_sm" in out:
-        err = np.stack([cv2.resize(e[0], (W4, H4), interpolation=cv2.INTER_LINEAR) for e in out["err_sm"]])
-        ref = np.repeat(np.repeat(out["ref_sm"][:, 0], 4, axis=1), 4, axis=2)[:, :h, :w]
-    else:
-        err, ref = out["err"][:, 0], None
-    return {"pha": out["pha"][:, 0, :h, :w], "fgr": out["fgr"].transpose(0, 2, 3, 1)[:, :h, :w],
-            "err": np.clip(err[:, :h, :w], 0, 1), "ref": ref}
+    result = {"pha": out["pha"][:, 0, :h, :w], "fgr": out["fgr"].transpose(0, 2, 3, 1)[:, :h, :w],
+              "err": None, "ref": None}
+    refined = "err_sm" in out
+    if "err" in extras:
+        err = (np.stack([cv2.resize(e[0], (W4, H4), interpolation=cv2.INTER_LINEAR) for e in out["err_sm"]])
+               if refined else out["err"][:, 0])
+        result["err"] = np.clip(err[:, :h, :w], 0, 1)
+    if "ref" in extras and refined:
+        result["ref"] = np.repeat(np.repeat(out["ref_sm"][:, 0], 4, axis=1), 4, axis=2)[:, :h, :w]
+    return result
 
 
 def predict_images(model, src, bgr, batch_size=1, **load_options):
@@ -149,8 +153,9 @@ def _check_pair(src, bgr, src_name, bgr_name):
                                  f"(--resize-bgr) or pass the matching one")
 
 
-def _run(engine, items, batch_size):
-    """Yield (name, result) for (name, src, bgr) items, batching consecutive same-size images."""
+def _run(engine, items, batch_size, extras=("err", "ref")):
+    """Yield (name, result) for (name, src, bgr) items, batching consecutive same-size images
+    (``extras`` as for ``predict_batch``)."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     pending = []
@@ -161,7 +166,8 @@ def _run(engine, items, batch_size):
         bgrs = [p[2] for p in pending]
         if last_bgr[0] is None or len(bgrs) != len(last_bgr[0]) or any(a is not b for a, b in zip(bgrs, last_bgr[0])):
             last_bgr[:] = bgrs, _pad4(np.stack(bgrs))
-        out = predict_batch(engine, np.stack([p[1] for p in pending]), None, last_bgr[1])
+        srcs = pending[0][1][None] if len(pending) == 1 else np.stack([p[1] for p in pending])
+        out = predict_batch(engine, srcs, None, last_bgr[1], extras)
         pending.clear()
         for i, name in enumerate(names):
             yield name, {k: (v[i] if v is not None else None) for k, v in out.items()}
@@ -269,7 +275,7 @@ def _prepared(src, bgr_source, mode, resize_bgr, align, check_every):
 def write_rgba(path, rgba):
     """RGBA (H, W, 4) in [0, 1] -> 8-bit PNG (inside the staging folder, so no temp file needed)."""
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    bgra = cv2.cvtColor((np.clip(rgba, 0, 1) * 255 + 0.5).astype(np.uint8), cv2.COLOR_RGBA2BGRA)
+    bgra = cv2.cvtColor(quantize(rgba), cv2.COLOR_RGBA2BGRA)
     ok, buf = cv2.imencode(".png", bgra)
     if not ok:
         raise OSError(f"OpenCV could not encode '{path}'")
@@ -334,7 +340,8 @@ def convert(model, src_path, bgr_path, output_dir, outputs=("pha", "fgr", "com")
     items = prefetch(_prepared(src, bgr_source, mode, resize_bgr, align, check_every=src.kind == "images"))
     try:
         with staged_output(output_dir, overwrite) as tmp:
-            results = tqdm(_run(engine, items, batch_size), total=len(src), disable=not progress,
+            results = tqdm(_run(engine, items, batch_size, [o for o in outputs if o in ("err", "ref")]),
+                           total=len(src), disable=not progress,
                            unit="frame" if src.kind == "video" else "image")
             if as_video:
                 _write_video(results, tmp, outputs, src, backdrop, video_format, com_bgr is not None)
@@ -379,12 +386,13 @@ def _backdrop_frame(backdrop, size):
 
 
 def _video_frame(kind, r):
-    """Frame of output ``kind`` for one result ``r``: (H, W, 3) RGB or, for "com", (H, W, 4) RGBA, in [0, 1]."""
+    """Frame of output ``kind`` for one result ``r``: (H, W, 3) RGB, (H, W) gray for pha / err / ref,
+    or, for "com", (H, W, 4) RGBA, in [0, 1]."""
     if kind == "fgr":
         return r["fgr"] * (r["pha"][..., None] > 0)
     if kind == "com":
         return composite_rgba(r["pha"], r["fgr"])
-    return np.repeat(r[kind][..., None], 3, axis=2)  # pha, err, ref as gray
+    return r[kind]
 
 
 def _write_video(results, folder, outputs, src, backdrop, video_format, com_bgr_given):

@@ -17,7 +17,7 @@ import gradio as gr
 import numpy as np
 
 from common.errors import BGMv2Error
-from dataset.io import write_alpha, write_image
+from dataset.io import quantize, write_alpha, write_image
 from .backdrop import open_backdrop
 from .predictor import composite_over, composite_rgba, predict_images, suggest_backbone_scale, write_rgba
 
@@ -85,8 +85,7 @@ def build_app(engine_factory, title="BackgroundMattingV2 (PaddlePaddle)"):
         write_alpha(files[0], pha)
         write_rgba(files[1], rgba)
         write_image(files[2], com)
-        as_uint8 = lambda x: (np.clip(x, 0, 1) * 255 + 0.5).astype(np.uint8)  # noqa: E731
-        return as_uint8(pha), as_uint8(rgba), as_uint8(com), files
+        return quantize(pha), quantize(rgba), quantize(com), files
 
     def live(frame, plate, color, new_bgr):
         """One webcam frame: matted once a plate was captured, else shown as is."""
@@ -98,7 +97,7 @@ def build_app(engine_factory, title="BackgroundMattingV2 (PaddlePaddle)"):
         if plate.shape[:2] != src.shape[:2]:
             raise gr.Error("the webcam's size changed since the plate was captured: capture it again")
         _, _, com = matte_photo(engines(src.shape[:2]), src, _float(plate, "plate"), backdrop_of(color, new_bgr))
-        return (np.clip(com, 0, 1) * 255 + 0.5).astype(np.uint8), frame
+        return quantize(com), frame
 
     with gr.Blocks(title=title) as demo:
         gr.Markdown(f"# {title}\nReal-time high-resolution background matting: give a photo and the same scene "

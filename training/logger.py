@@ -2,6 +2,8 @@
 import numpy as np
 from visualdl import LogWriter
 
+from dataset.io import quantize
+
 __all__ = ["TrainLogger", "image_grid"]
 
 
@@ -17,7 +19,7 @@ def image_grid(x, columns=4):
     for i in range(b):
         r, c = divmod(i, columns)
         grid[r * h:(r + 1) * h, c * w:(c + 1) * w] = x[i].transpose(1, 2, 0)
-    return (np.clip(grid, 0, 1) * 255 + 0.5).astype(np.uint8)
+    return quantize(grid)
 
 
 class TrainLogger:
