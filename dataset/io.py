@@ -23,13 +23,19 @@ from common.errors import BGMv2Error
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 
 
-class ImageReadError(BGMv2Error, OSError):
-    """A file exists but cannot be decoded (corrupt, truncated, unsupported)."""
+class MediaReadError(BGMv2Error, OSError):
+    """A media file exists but cannot be decoded (corrupt, truncated, unsupported); ``what`` names its kind."""
+    what = "file"
 
     def __init__(self, path, reason):
-        super().__init__(f"cannot read image '{path}': {reason}")
+        super().__init__(f"cannot read {self.what} '{path}': {reason}")
         self.path = path
         self.reason = reason
+
+
+class ImageReadError(MediaReadError):
+    """An image file that cannot be decoded."""
+    what = "image"
 
 
 def _jpeg_is_complete(buf):

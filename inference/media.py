@@ -13,8 +13,7 @@ import warnings
 import av
 import numpy as np
 
-from common.errors import BGMv2Error
-from dataset.io import IMAGE_EXTENSIONS, list_images, read_image
+from dataset.io import IMAGE_EXTENSIONS, MediaReadError, list_images, read_image
 from dataset.video import VIDEO_EXTENSIONS
 
 __all__ = ["source_kind", "open_source", "ImageSource", "VideoSource", "VideoReadError", "TruncatedVideoWarning",
@@ -77,13 +76,9 @@ class ImageSource:
                 yield name, read_image(path)
 
 
-class VideoReadError(BGMv2Error, OSError):
+class VideoReadError(MediaReadError):
     """A video file (or stream) exists but cannot be opened or decoded."""
-
-    def __init__(self, path, reason):
-        super().__init__(f"cannot read video '{path}': {reason}")
-        self.path = path
-        self.reason = reason
+    what = "video"
 
 
 class TruncatedVideoWarning(UserWarning):

@@ -10,7 +10,8 @@ pytest.importorskip("BackgroundMattingV2") if not os.environ.get("REQUIRE_PARITY
 
 from model import MattingBase, MattingRefine  # noqa: E402
 from model.torch_weights import convert_checkpoint  # noqa: E402
-from tests.helpers.reference_checkpoint import build_reference_model, calibration_inputs  # noqa: E402
+from tests.helpers.reference_checkpoint import (build_reference_model, calibration_inputs,  # noqa: E402
+                                               train_without_dropout)
 
 TOL = 1e-4
 NAMES = ("pha", "fgr", "pha_sm", "fgr_sm", "err_sm", "ref_sm")
@@ -159,14 +160,7 @@ def test_refine_training_parity(mode, err_shift, tmp_path):
         ref.decoder.conv4.bias[4] -= err_shift
     net = MattingRefine("mobilenetv2", refine_mode=mode, refine_threshold=0.1, refine_sample_pixels=8192)
     net.set_state_dict(_convert(ref, tmp_path, "train"))
-    ref.train()
-    net.train()
-    for m in ref.modules():
-        if isinstance(m, torch.nn.Dropout):
-            m.eval()
-    for m in net.sublayers():
-        if isinstance(m, paddle.nn.Dropout):
-            m.eval()
+    train_without_dropout(ref, net)
     src, bgr = calibration_inputs(2, 128, 160, seed=7)
     weights = [np.random.default_rng(i).standard_normal((2, c, 128, 160)).astype(np.float32)
                for i, c in enumerate((1, 3))]

@@ -21,7 +21,8 @@ pytest.importorskip("BackgroundMattingV2") if not os.environ.get("REQUIRE_PARITY
 
 from model import MattingBase, MattingRefine  # noqa: E402
 from test_parity import NAMES, _convert  # noqa: E402
-from tests.helpers.reference_checkpoint import build_reference_model, calibration_inputs  # noqa: E402
+from tests.helpers.reference_checkpoint import (build_reference_model, calibration_inputs,  # noqa: E402
+                                               train_without_dropout)
 
 TOL = 1e-5  # relative: max |ours - reference| / max |reference| per BatchNorm and statistic
 SIZES = {False: (32, 32), True: (64, 64)}  # base, refine: small for 2 cores; ResNet's last stage is 2x2
@@ -62,14 +63,7 @@ def _train_forward(reference, backbone, refine, batch, dtype):
     ref, state = reference(backbone, refine)
     ref = copy.deepcopy(ref).double() if dtype == "float64" else copy.deepcopy(ref)
     net = _our_model(backbone, refine, state, dtype)
-    ref.train()
-    net.train()
-    for m in ref.modules():
-        if isinstance(m, torch.nn.Dropout):
-            m.eval()
-    for m in net.sublayers():
-        if isinstance(m, paddle.nn.Dropout):
-            m.eval()
+    train_without_dropout(ref, net)
     bns = {name: m for name, m in ref.named_modules() if isinstance(m, torch.nn.BatchNorm2d)}
     stats = lambda: {name: (m.running_mean.double().numpy().copy(), m.running_var.double().numpy().copy())  # noqa: E731
                      for name, m in bns.items()}

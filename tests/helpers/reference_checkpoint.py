@@ -139,3 +139,18 @@ def main():
 
 if __name__ == "__main__":
     main()
+
+
+def train_without_dropout(ref, net):
+    """Put the reference (torch) and our (paddle) model in training mode with Dropout off: its random
+    masks cannot match between frameworks, everything else (BatchNorm batch statistics) must."""
+    import paddle
+
+    ref.train()
+    net.train()
+    for m in ref.modules():
+        if isinstance(m, nn.Dropout):
+            m.eval()
+    for m in net.sublayers():
+        if isinstance(m, paddle.nn.Dropout):
+            m.eval()
