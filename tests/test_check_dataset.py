@@ -5,7 +5,7 @@ import sys
 
 import numpy as np
 
-import release_fixtures as rf
+from tests.helpers import release_fixtures as rf
 from dataset.checker import check_dataset
 from tools.check_dataset import main
 

@@ -4,7 +4,7 @@ import os
 import numpy as np
 import pytest
 
-import release_fixtures as rf
+from tests.helpers import release_fixtures as rf
 from dataset import ImagesDataset, VideoDataset, ZipDataset
 from dataset.backgrounds import open_backgrounds
 from dataset.io import ImageReadError, decode_alpha, decode_cutout, decode_image, list_images, read_alpha, read_image
