@@ -85,3 +85,21 @@ def test_init_scheme_selects_how_layers_start(data, tmp_path, scheme):
 def test_unknown_init_scheme_is_a_config_error(data, tmp_path):
     with pytest.raises(ConfigError, match="'model.init' must be one of \\('reference', 'paddle'\\), got 'torch'"):
         _cfg(data, tmp_path, {("model", "init"): "torch"})
+
+
+def test_paddle_scheme_draws_what_paddle_layers_draw_when_built():
+    """Per conv, the std of init_weights(paddle) matches a freshly built model's, depthwise convs included
+    (Paddle's default does not divide the fan-in by groups: 0.016 for MobileNetV2's 960-channel 3x3)."""
+    import paddle
+    from model import MattingRefine
+    from model.init import init_weights
+
+    paddle.seed(0)
+    built = {k: v.numpy().std() for k, v in MattingRefine("mobilenetv2").state_dict().items() if v.ndim == 4}
+    paddle.seed(1)
+    ours = {k: v.numpy().std() for k, v in init_weights(MattingRefine("mobilenetv2"), "paddle").state_dict().items()
+            if v.ndim == 4}
+    depthwise = "backbone.features.17.conv.1.0.weight"
+    assert built[depthwise] == pytest.approx(math.sqrt(2 / (960 * 9)), rel=0.1)
+    assert all(ours[k] == pytest.approx(built[k], rel=0.25) for k in built), \
+        {k: (ours[k], built[k]) for k in built if ours[k] != pytest.approx(built[k], rel=0.25)}
