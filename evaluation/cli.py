@@ -24,7 +24,7 @@ Two modes:
 
       python eval.py --model-path M.pdparams --data-path PhotoMatte85 --bgr-path backgrounds/valid \\
           [--refine-mode sampling --backbone-scale 0.25] \\
-          [--protocol bgmv2|native --size 2048 --seed 0] [--output-dir output/eval --save-pred]
+          [--protocol bgmv2|native|perturbed --size 2048 --seed 0] [--output-dir output/eval --save-pred]
 
 * score saved predictions (``P/pha`` and ``P/fgr`` with the ground truth's file names):
 
@@ -50,6 +50,10 @@ Protocols (model mode), each image ``i`` (sorted by name) draws from its own gen
   centre-cropped. The model input is padded (edge replication) to a multiple of 4 and the
   output cropped back, so predictions have the ground truth's size; the metrics then crop
   to a multiple of 4 like the benchmark does. Given trimaps are used.
+* ``perturbed``: ``bgmv2``, then the pair goes through the reference's training perturbations
+  (shadow under the subject, noise, background colour jitter, misaligned plate; probabilities
+  and ranges of ``dataset.perturbation``), seeded by the next draw of the image's generator:
+  a real plate is never exactly the background in the photo.
 
 The ground truth is quantised to 8 bits before scoring, exactly as ``--save-pred`` writes it
 (``OUT/gt/{pha,fgr,trimap}``, beside ``OUT/pred/{pha,fgr}``), so the official
@@ -82,7 +86,8 @@ def build_parser():
     proto.add_argument("--bgr-path", help="background images: a folder or its zip "
                                           "(default: backgrounds.valid of --dataset-config)")
     proto.add_argument("--protocol", default="bgmv2", choices=PROTOCOLS,
-                       help="bgmv2: seeded validation augmentation at --size; native: plain composite")
+                       help="bgmv2: seeded validation augmentation at --size; native: plain composite; "
+                            "perturbed: bgmv2 + the reference's training perturbations of the pair")
     proto.add_argument("--size", type=int, default=2048, help="output size of the bgmv2 protocol")
     proto.add_argument("--seed", type=int, default=0)
     proto.add_argument("--num-images", type=positive_int, help="score only the first N images (sorted by name)")

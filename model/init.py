@@ -9,7 +9,7 @@ ASPP, the decoder and the refiner keep PyTorch's default layer init: weight
 groups * kh * kw, bias U with the same bound. BatchNorm running statistics start at 0 / 1.
 
 Paddle (``scheme="paddle"``): what Paddle's layers draw when built: conv weight
-N(0, 2 / fan_in), conv bias 0; BatchNorm 1 / 0.
+N(0, 2 / (in_channels * kh * kw)) (Paddle does not divide by groups), conv bias 0; BatchNorm 1 / 0.
 
 Draws come from Paddle's global generator in the order of ``net.named_sublayers()``, so
 ``paddle.seed(s)`` before ``init_weights`` makes the weights reproducible.
@@ -53,7 +53,9 @@ def init_weights(net, scheme="reference"):
         if isinstance(layer, nn.Conv2D):
             fan_in, fan_out = _fans(layer.weight)
             if scheme == "paddle":
-                _normal(layer.weight, math.sqrt(2.0 / fan_in))
+                # Paddle's Conv2D default: N(0, 2 / (in_channels * kh * kw)), in_channels NOT divided by
+                # groups (a depthwise conv starts sqrt(channels) times narrower than torch's fan_in would give)
+                _normal(layer.weight, math.sqrt(2.0 / (layer._in_channels * int(math.prod(layer.weight.shape[2:])))))
                 if layer.bias is not None:
                     layer.bias.set_value(paddle.zeros_like(layer.bias))
             elif name.startswith("backbone.") and name not in _FIRST_CONVS:

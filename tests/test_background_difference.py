@@ -17,6 +17,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     ([], 2, "bash run.sh demo"),
     (["stage9"], 2, "bash run.sh stage1"),
     (["stage1", "resnet18"], 2, "unknown backbone 'resnet18'"),
+    (["demo", "--seed", "x"], 2, "'demo' takes only --seed N"),
+    (["demo", "7"], 2, "'demo' takes only --seed N"),
 ])
 def test_run_sh_rejects_bad_arguments(args, code, text):
     result = subprocess.run(["bash", os.path.join(ROOT, "run.sh")] + args, capture_output=True, text=True,

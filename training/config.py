@@ -17,6 +17,7 @@ import os
 import yaml
 
 from common.errors import InputError
+from model.init import SCHEMES as INIT_SCHEMES
 from model.matting import BACKBONES
 from model.options import MODEL_TYPES, ModelOptions
 from model.refiner import REFINE_MODES
@@ -44,7 +45,11 @@ SCHEMA = {
     ("dataset", "crop_max"): (int, 512, 2048, "crop sides are drawn from [crop_min, crop_max)"),
     ("dataset", "valid_samples"): (int, 50, ..., "fixed validation subset size"),
     ("model", "backbone"): (str, "resnet50", ..., f"one of {BACKBONES}"),
-    ("model", "pretrain_initialization"): (_ANY_PATH, None, ..., "weights to start from (matching keys only)"),
+    ("model", "pretrain_initialization"): (_ANY_PATH, None, ..., "pretrained weights to start from (model.load_pretrained: "
+                                                                  "VainF DeepLabV3 .pth, ImageNet backbone, BGMv2 "
+                                                                  "checkpoint; matching keys only); none: from scratch"),
+    ("model", "init"): (str, "reference", ..., "initialisation of what no file covers: reference (PyTorch's, "
+                                               "as the reference model) or paddle (Paddle's defaults)"),
     ("model", "last_checkpoint"): (_ANY_PATH, None, ..., "weights to start from (matching keys, "
                                                           "e.g. a base checkpoint into a refine model)"),
     ("refine", "backbone_scale"): (_NUM, None, ModelOptions.backbone_scale, "base network input scale, (0, 1/2]"),
@@ -198,6 +203,8 @@ def _check_values(cfg, model_type, source):
 
     if cfg["model"]["backbone"] not in BACKBONES:
         fail("model.backbone", f"must be one of {BACKBONES}, got {cfg['model']['backbone']!r}")
+    if cfg["model"]["init"] not in INIT_SCHEMES:
+        fail("model.init", f"must be one of {INIT_SCHEMES}, got {cfg['model']['init']!r}")
     if isinstance(cfg["amp"], str) and cfg["amp"] != "auto":
         fail("amp", f"must be true, false or auto, got {cfg['amp']!r}")
     for key in ("train.batch_size", "dataset.size", "dataset.crop_min", "dataset.valid_samples",

@@ -18,7 +18,9 @@ from common.atomic import check_writable
 from common.cpu import use_cpu_threads
 from common.errors import EXIT_FAILURE, BGMv2Error, Interrupted
 from model.batchnorm import convert_sync_batchnorm
+from model.init import init_weights
 from model.loading import checkpoint_info, load_checkpoint, non_finite_keys
+from model.pretrained import load_pretrained
 from model.safe_pickle import CheckpointError
 from model.options import build_model
 from .losses import base_loss, refine_loss
@@ -53,6 +55,49 @@ def _select_device(name):
 def _step_seed(*keys):
     """A 31-bit seed drawn from the integer ``keys`` (e.g. (seed, step, rank))."""
     return int(np.random.default_rng(list(keys)).integers(2 ** 31))
+
+
+# Where the reference's instructions get stage 1's starting weights (see configs/stage1_base_*.yaml).
+DEEPLABV3_SOURCE = ("VainF/DeepLabV3Plus-Pytorch's released Pascal VOC weights "
+                    "(https://github.com/VainF/DeepLabV3Plus-Pytorch, README: 'DeepLabV3-ResNet50 / "
+                    "ResNet101 / MobileNet', output stride 16)")
+
+
+def pretrain_path(value):
+    """``model.pretrain_initialization`` as a path, or None for null / 'none' (train from scratch on purpose)."""
+    if value is None or str(value).strip().lower() in ("", "none", "null"):
+        return None
+    return str(value)
+
+
+def check_pretrained_file(path, backbone):
+    """ConfigError unless ``path`` exists (``paddle:NAME`` is fetched by load_pretrained itself); the
+    message says what the file is, where to get it and how to opt out."""
+    if path.startswith("paddle:") or os.path.isfile(path):
+        return
+    name = os.path.basename(path)
+    what = (f"the DeepLabV3 weights ({backbone}, Pascal VOC, output stride 16) that the reference's stage 1 "
+            f"starts from; get '{name}' from {DEEPLABV3_SOURCE} and put it at '{path}'"
+            if name.startswith("best_deeplabv3_") else "the pretrained weights to start from")
+    raise ConfigError(f"config: 'model.pretrain_initialization' '{path}' not found. It is {what}, or give another "
+                      "file with --model-pretrain-initialization PATH, or train from scratch on purpose with "
+                      "--model-pretrain-initialization none")
+
+
+def pretrained_report(path, report, scheme):
+    """One status line of ``load_pretrained``'s report: what was loaded and what was skipped."""
+    def some(keys):
+        return ", ".join(keys[:4]) + (" ..." if len(keys) > 4 else "")
+
+    line = (f"initialised from {path} ({report['source']}): {len(report['loaded'])} tensors loaded; "
+            f"{len(report['missing'])} of the model's tensors not in the file keep the {scheme} "
+            f"initialisation ({some(report['missing'])})")
+    if report["mismatched"]:
+        line += (f"; {len(report['mismatched'])} skipped for their shape ("
+                 + some([f"{k} ours {list(a)} file {list(b)}" for k, a, b in report["mismatched"]]) + ")")
+    if report["unused"]:
+        line += f"; {len(report['unused'])} in the file unused ({some(report['unused'])})"
+    return line
 
 
 class Trainer:
@@ -143,6 +188,8 @@ class Trainer:
         return self.on_gpu if amp == "auto" else bool(amp)
 
     def _build_net(self):
+        """The network, initialised by ``model.init`` and then loaded from ``model.last_checkpoint`` or
+        ``model.pretrain_initialization`` (before any data is read, so a missing file stops at once)."""
         m, r = self.cfg["model"], self.cfg.get("refine")
         if self.model_type == "mattingbase":
             net = build_model("mattingbase", m["backbone"])
@@ -151,19 +198,27 @@ class Trainer:
                               refine_mode=r["mode"], refine_sample_pixels=r["sample_pixels"],
                               refine_threshold=r["threshold"], refine_kernel_size=r["kernel_size"],
                               refine_prevent_oversampling=r["prevent_oversampling"])
-        init = [(k, m[k]) for k in ("last_checkpoint", "pretrain_initialization") if m[k]]
-        if len(init) > 1:
+        # every layer first, so that what no file covers starts as the chosen scheme says
+        init_weights(net, m["init"])
+        pretrained = pretrain_path(m["pretrain_initialization"])
+        if m["last_checkpoint"] and pretrained:
             raise ConfigError("config: give only one of 'model.last_checkpoint' and 'model.pretrain_initialization'")
-        for key, path in init:
+        if pretrained:
+            check_pretrained_file(pretrained, m["backbone"])
+            self.log(pretrained_report(pretrained, load_pretrained(net, pretrained), m["init"]))
+        elif m["last_checkpoint"]:
+            path = m["last_checkpoint"]
             info = checkpoint_info(path)
             if info["backbone"] != m["backbone"]:
-                raise ConfigError(f"config: 'model.{key}' '{path}' holds a {info['backbone']} model but "
+                raise ConfigError(f"config: 'model.last_checkpoint' '{path}' holds a {info['backbone']} model but "
                                   f"'model.backbone' is {m['backbone']}")
             report = load_checkpoint(net, path, strict=False)
             unmatched = "".join(f"; {len(report[k])} {k} ({', '.join(report[k][:4])}"
                                 f"{' ...' if len(report[k]) > 4 else ''})"
                                 for k in ("missing", "unexpected", "mismatched") if report[k])
             self.log(f"initialised from {path}: {report['loaded']} tensors loaded{unmatched}")
+        else:
+            self.log(f"no pretrained weights: every layer starts from the {m['init']} initialisation")
         return net
 
     def _resume(self):
