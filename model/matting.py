@@ -141,8 +141,8 @@ class MattingRefine(MattingBase):
     def forward(self, src, bgr):
         check_inputs(src, bgr, multiple_of=4)
         size = self.coarse_size(*spatial_size(src))
-        src_sm = resize_bilinear(src, size)
-        bgr_sm = resize_bilinear(bgr, size)
+        src_sm = resize_bilinear(src, size, downscale=True)
+        bgr_sm = resize_bilinear(bgr, size, downscale=True)
         x = Base.forward(self, paddle.concat([src_sm, bgr_sm], axis=1))
         pha_sm = paddle.clip(x[:, 0:1], 0.0, 1.0)
         fgr_sm = x[:, 1:4]

@@ -227,8 +227,8 @@ class Refiner(nn.Layer):
         H, W = spatial_size(src)
         stage1, crops = self._crop_inputs(src, bgr, paddle.concat([hid, pha, fgr], axis=1), b, y, x)
         patches = self._refine_patches(stage1, crops)
-        pha = self._paste(resize_bilinear(pha, (H, W)), patches[:, :1], b, y, x, keep)
-        fgr = self._paste(resize_bilinear(fgr, (H, W)), patches[:, 1:], b, y, x, keep)
+        pha = self._paste(resize_bilinear(pha, (H, W), sides_above_one=True), patches[:, :1], b, y, x, keep)
+        fgr = self._paste(resize_bilinear(fgr, (H, W), sides_above_one=True), patches[:, 1:], b, y, x, keep)
         return pha, fgr, ref
 
     def _refine_for_training(self, src, bgr, pha, fgr, hid, ref, b, y, x, keep):
@@ -238,7 +238,8 @@ class Refiner(nn.Layer):
         kept = paddle.nonzero(keep).flatten()
         if kept.shape[0] == 0:
             H, W = spatial_size(src)
-            return resize_bilinear(pha, (H, W)), resize_bilinear(fgr, (H, W)), ref
+            return (resize_bilinear(pha, (H, W), sides_above_one=True),
+                    resize_bilinear(fgr, (H, W), sides_above_one=True), ref)
         b, y, x = paddle.gather(b, kept), paddle.gather(y, kept), paddle.gather(x, kept)
         return self._refine_selected(src, bgr, pha, fgr, hid, ref, b, y, x, paddle.ones_like(b, dtype="bool"))
 
@@ -378,8 +379,8 @@ class Refiner(nn.Layer):
         """Dense refinement of every pixel (the reference's "full" mode)."""
         H, W = spatial_size(src)
         src_bgr = paddle.concat([src, bgr], axis=1)
-        x = resize_bilinear(paddle.concat([hid, pha, fgr], axis=1), (H // 2, W // 2))
-        y = resize_bilinear(src_bgr, (H // 2, W // 2))
+        x = resize_bilinear(paddle.concat([hid, pha, fgr], axis=1), (H // 2, W // 2), sides_above_one=True)
+        y = resize_bilinear(src_bgr, (H // 2, W // 2), sides_above_one=True)  # H, W: multiples of 4
         # The reference zero-pads x and y by 3 and src_bgr by 2 for its valid convs: padded convs
         # compute the same (and paddle2onnx 2.1 exports F.pad with an uninitialised pad value).
         x = F.conv2d(paddle.concat([x, y], axis=1), self.conv1.weight, padding=self.pad_half)

@@ -25,26 +25,38 @@ def _centre(x, axis):
     return paddle.index_select(x, middle, axis=axis).mean(axis=axis, keepdim=True)
 
 
-def resize_bilinear(x, size):
+def resize_bilinear(x, size, sides_above_one=False, downscale=False):
     """Bilinear resize with half-pixel sampling and no antialiasing (torch's align_corners=False).
 
     x: (B, C, h, w); size: (H, W) as ints or int tensors. Returns (B, C, H, W).
+    sides_above_one: the caller knows H, W > 1 (e.g. full resolution): no correction is needed.
+    downscale: the output is smaller than x (only decides where a traced correction is cheaper).
 
     Paddle's kernel samples position 0 for an output side of 1 (torch and ONNX Runtime: the
-    centre, n/2 - 1/2), so such an axis is first reduced to its centre sample (bilinear is
-    separable); Paddle's resize of a side of 1 to 1 is then the identity. Tiny inputs (a side
-    of 4 px and less at backbone scale 1/4) and the decoder's 1-pixel features need it.
+    centre, n/2 - 1/2). With known sizes such an axis is first reduced to its centre sample
+    (bilinear is separable). While tracing, one program serves every size, so the correction is
+    a branch-free select: over the input (upscaling) or over the output (downscaling), whichever
+    is smaller.
     """
     H, W = size
-    x = _centre_if_one(x, H, 2)
-    x = _centre_if_one(x, W, 3)
+    if sides_above_one:
+        return _interpolate(x, H, W)
+    if not downscale or (isinstance(H, int) and isinstance(W, int)):
+        return _interpolate(_centre_if_one(_centre_if_one(x, H, 2), W, 3), H, W)
+    out = _interpolate(x, H, W)
+    row = _interpolate(_centre_if_one(_centre(x, 2), W, 3), 1, W)  # the output when H == 1: (B, C, 1, W)
+    out = paddle.where(H == 1, row, out)
+    column = _interpolate(_centre_if_one(_centre(x, 3), H, 2), H, 1)  # the output when W == 1: (B, C, H, 1)
+    return paddle.where(W == 1, column, out)
+
+
+def _interpolate(x, H, W):
     return F.interpolate(x, size=[H, W], mode="bilinear", align_corners=False, align_mode=0)
 
 
 def _centre_if_one(x, n, axis):
-    """x with ``axis`` replaced by its centre sample when the output side ``n`` is 1 (see resize_bilinear)."""
-    if isinstance(n, int):  # dygraph, or a fixed side: decided here, no cost for other sizes
+    """x with ``axis`` replaced by its centre sample when ``n`` is 1 (a select broadcast back over x when
+    ``n`` is a traced tensor)."""
+    if isinstance(n, int):
         return _centre(x, axis) if n == 1 else x
-    # tracing with a dynamic side: one program serves every size, so select without branching
-    # (broadcast: every row / column is the centre sample when n == 1)
     return paddle.where(n == 1, _centre(x, axis), x)
