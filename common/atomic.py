@@ -21,6 +21,7 @@ TMP_PREFIX = ".tmp-bgmv2-"
 # The host in temporary names: on a shared filesystem another machine's live pid is not ours to judge.
 _HOST = hashlib.sha1(socket.gethostname().encode()).hexdigest()[:6]
 # TMP_PREFIX PID-HOST-UNIQUE[suffix]; names of older versions have no HOST.
+_CLEANED = set()  # folders whose stale temporaries this process has removed
 _TMP_RE = re.compile(re.escape(TMP_PREFIX) + r"(\d+)-(?:([0-9a-f]{6})-)?[0-9a-f]{12}(?![0-9a-f])")
 
 
@@ -31,7 +32,13 @@ def temporary_path(target, suffix=""):
     so a kill -9 mid-write costs disk space only until the next write there.
     """
     folder = os.path.dirname(os.path.abspath(os.fspath(target)))
-    remove_stale_temporaries(folder)
+    if folder not in _CLEANED:  # leftovers predate this process: one look per folder, not one per write
+        remove_stale_temporaries(folder)
+        _CLEANED.add(folder)
+    return _temporary_name(folder, suffix)
+
+
+def _temporary_name(folder, suffix=""):
     return os.path.join(folder, f"{TMP_PREFIX}{os.getpid()}-{_HOST}-{uuid.uuid4().hex[:12]}{suffix}")
 
 
@@ -86,7 +93,7 @@ def check_writable(path, what=None):
             folder = os.path.dirname(folder)
         if not os.path.isdir(folder):
             raise InputError(f"{label}cannot write '{path}': '{folder}' is a file, not a folder")
-    probe = os.path.join(folder, f"{TMP_PREFIX}{os.getpid()}-{_HOST}-{uuid.uuid4().hex[:12]}")
+    probe = _temporary_name(folder)
     try:
         os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         os.remove(probe)

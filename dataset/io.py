@@ -13,11 +13,11 @@ Writing is atomic: the data goes to a temporary file in the target folder which 
 renamed, so an interrupted run never leaves a half-written image behind.
 """
 import os
-import uuid
 
 import cv2
 import numpy as np
 
+from common.atomic import write_bytes
 from common.errors import BGMv2Error
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
@@ -220,25 +220,12 @@ def read_alpha(path):
 
 
 def _atomic_write(path, encoded_ext, array, params=()):
-    """Encode ``array`` (OpenCV channel order) and move it into place atomically."""
+    """Encode ``array`` (OpenCV channel order) as ``encoded_ext`` and write it atomically (``common.atomic``)."""
     path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
     ok, buf = cv2.imencode(encoded_ext, array, list(params))
     if not ok:
         raise ValueError(f"OpenCV could not encode '{path}' as {encoded_ext}")
-    # A unique name opened with mode 0o666: the umask applies as for any new file
-    # (mkstemp would leave it owner-only).
-    tmp = os.path.join(folder, f".tmp-{os.getpid()}-{uuid.uuid4().hex}{encoded_ext}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(buf.tobytes())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    write_bytes(path, buf.tobytes())
 
 
 def quantize(x, bits=8, name="array"):
