@@ -12,7 +12,7 @@ are not affected.
 """
 import os
 import sys
-
+import threading
 
 
 def _user_omp_num_threads():
@@ -31,7 +31,7 @@ def _user_omp_num_threads():
 
 _USER_OMP_NUM_THREADS = _user_omp_num_threads()
 
-__all__ = ["cpu_threads", "use_cpu_threads", "mkl_cpu_type"]
+__all__ = ["cpu_threads", "use_cpu_threads", "mkl_cpu_type", "lower_thread_priority"]
 
 
 def cpu_threads(requested=None, processes=1):
@@ -55,6 +55,23 @@ def use_cpu_threads(requested=None, processes=1):
     threads = cpu_threads(requested, processes)
     core.set_num_threads(threads)
     return threads
+
+
+def lower_thread_priority(steps=10):
+    """Lower the calling thread's scheduling priority by ``steps`` nice levels (Linux; elsewhere nothing).
+
+    For the threads that feed the model and drain its results (video decoding and encoding): where
+    they compete with the model's threads for the cores, the model keeps the cores and they use the
+    time it leaves idle. Threads started afterwards by the calling thread (an encoder's own) inherit
+    the priority.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    thread = threading.get_native_id()
+    try:
+        os.setpriority(os.PRIO_PROCESS, thread, min(19, os.getpriority(os.PRIO_PROCESS, thread) + steps))
+    except OSError:  # not permitted in this container: the default priority only costs speed
+        pass
 
 
 def mkl_cpu_type(cpuinfo):

@@ -24,9 +24,8 @@ import numpy as np
 
 from common.atomic import atomic_path
 from common.errors import EXIT_FAILURE, BGMv2Error, InputError
-from dataset.io import quantize
 from .backdrop import open_backdrop
-from .predictor import composite_over, predict_batch
+from .predictor import composite_over_u8, predict_batch
 from .video_sink import VideoSink, check_video_path
 
 __all__ = ["LiveSourceError", "SourceStalled", "PlateError", "open_reader", "Capture", "LiveSession",
@@ -341,8 +340,7 @@ class LiveSession:
                 self.backdrop = open_backdrop(self.backdrop_spec, size, loop=True)
             src = frame.astype(np.float32)[None] * np.float32(1 / 255)
             r = predict_batch(self.engine, src, self.plate[None].astype(np.float32), extras=())
-            com = composite_over(r["pha"][0], r["fgr"][0], self.backdrop.next())
-            shown = quantize(com)
+            shown = composite_over_u8(r["pha"][0], r["fgr"][0], self.backdrop.next())
             self.matted += 1
             self.fps.tick()
             text = f"{self.fps.fps:.1f} fps"

@@ -13,6 +13,7 @@ import warnings
 import av
 import numpy as np
 
+from common.cpu import lower_thread_priority
 from dataset.io import IMAGE_EXTENSIONS, MediaReadError, list_images, read_image
 from dataset.video import VIDEO_EXTENSIONS
 
@@ -90,7 +91,8 @@ class VideoSource:
 
     The file is opened once: ``__init__`` reads the header and decodes the first frame (its size
     is the decoded size, after the rotation of phone videos); iterating continues from there, a
-    second iteration seeks back to the start. Frames are float32 (H, W, 3) RGB in [0, 1].
+    second iteration seeks back to the start. Frames are float32 (H, W, 3) RGB in [0, 1], laid out
+    channel-planar in memory (transposed views of (3, H, W) arrays).
 
     ``len()`` is the header's frame count (for progress bars only); ``decoded`` counts the
     frames an iteration actually produced, and a shorter count than the header's warns
@@ -142,15 +144,20 @@ class VideoSource:
                 yield self._convert(frame)
 
     def _convert(self, frame):
-        image = frame.to_ndarray(format="rgb24")
+        # Planar RGB straight from the decoder: the frame is a (H, W, 3) view of a (3, H, W) array,
+        # the model's layout, so laying it out for the model costs no transpose (2-3x cheaper at 1080p).
+        image = np.empty((3, frame.height, frame.width), np.float32)
+        for channel, plane in zip((1, 2, 0), frame.reformat(format="gbrp").planes):  # G, B, R
+            rows = np.frombuffer(plane, np.uint8, count=plane.line_size * plane.height).reshape(plane.height, -1)
+            np.multiply(rows[:, :frame.width], np.float32(1 / 255), out=image[channel])
         if frame.rotation:  # counter-clockwise degrees that the player applies (phone videos)
-            image = np.ascontiguousarray(np.rot90(image, frame.rotation // 90))
+            image = np.rot90(image, frame.rotation // 90, axes=(1, 2))
         time = frame.time if frame.time is not None else self.decoded / self.fps
         if self._start is None:
             self._start = time
         self.times[f"{self.decoded:05d}"] = time - self._start
         self.decoded += 1
-        return image.astype(np.float32) * np.float32(1 / 255)
+        return image.transpose(1, 2, 0)
 
     def __iter__(self):
         if self._first is None:  # a second pass: back to the start of the same open file
@@ -180,9 +187,10 @@ def open_source(path):
 _END = object()
 
 
-def prefetch(iterable, depth=4):
+def prefetch(iterable, depth=4, low_priority=False):
     """Iterate ``iterable`` on a background thread, ``depth`` items ahead; its errors re-raise here.
 
+    low_priority: run that thread below the model's threads (``common.cpu.lower_thread_priority``).
     Closing the generator (or leaving a for loop over it) stops the thread.
     """
     items = queue.Queue(maxsize=depth)
@@ -199,6 +207,8 @@ def prefetch(iterable, depth=4):
         return False
 
     def work():
+        if low_priority:
+            lower_thread_priority()
         try:
             for item in iterable:
                 if not offer(item):

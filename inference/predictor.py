@@ -33,7 +33,7 @@ from .media import ImageSource, VideoSource, open_source, prefetch, source_kind
 from .video_sink import VideoSink
 
 __all__ = ["OUTPUT_TYPES", "DEFAULT_COM_COLOR", "suggest_backbone_scale", "as_engine", "predict_batch",
-           "predict_images", "composite_rgba", "composite_over", "convert", "write_rgba", "InputMismatchError",
+           "predict_images", "composite_rgba", "composite_over", "composite_over_u8", "convert", "write_rgba", "InputMismatchError",
            "VIDEO_FORMATS"]
 
 OUTPUT_TYPES = ("pha", "fgr", "com", "err", "ref")
@@ -104,7 +104,11 @@ def predict_batch(engine, src, bgr, padded_bgr=None, extras=("err", "ref")):
     ref is 1 on refined 4x4 patches (None for base models); those not in ``extras`` are None.
     """
     _, h, w, _ = src.shape
-    out = engine(_pad4(src), _pad4(bgr) if padded_bgr is None else padded_bgr)
+    return _cropped(engine(_pad4(src), _pad4(bgr) if padded_bgr is None else padded_bgr), h, w, extras)
+
+
+def _cropped(out, h, w, extras):
+    """``predict_batch``'s result from the engine's output ``out`` on inputs padded from (h, w)."""
     H4, W4 = out["pha"].shape[2:]
     result = {"pha": out["pha"][:, 0, :h, :w], "fgr": out["fgr"].transpose(0, 2, 3, 1)[:, :h, :w],
               "err": None, "ref": None}
@@ -156,28 +160,45 @@ def _check_pair(src, bgr, src_name, bgr_name):
 def _run(engine, items, batch_size, extras=("err", "ref")):
     """Yield (name, result) for (name, src, bgr) items, batching consecutive same-size images
     (``extras`` as for ``predict_batch``)."""
+    _check_batch_size(batch_size)
+    return _infer(engine, _batches(items, batch_size), extras)
+
+
+def _check_batch_size(batch_size):
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    pending = []
-    last_bgr = [None, None]  # (backgrounds, padded): one background for a whole video is laid out once
 
-    def flush():
-        names = [p[0] for p in pending]
-        bgrs = [p[2] for p in pending]
+
+def _batches(items, batch_size):
+    """Group (name, src, bgr) items into engine inputs: yields (names, (H, W), src, bgr) with
+    src, bgr float32 (B, 3, H4, W4) padded to multiples of 4. Consecutive images of one size
+    share a batch; a background used by consecutive batches (one plate for a whole video) is
+    laid out once."""
+    pending = []
+    last_bgr = [None, None]  # (backgrounds, padded)
+
+    def batch():
+        names, srcs, bgrs = zip(*pending)
+        pending.clear()
         if last_bgr[0] is None or len(bgrs) != len(last_bgr[0]) or any(a is not b for a, b in zip(bgrs, last_bgr[0])):
             last_bgr[:] = bgrs, _pad4(np.stack(bgrs))
-        srcs = pending[0][1][None] if len(pending) == 1 else np.stack([p[1] for p in pending])
-        out = predict_batch(engine, srcs, None, last_bgr[1], extras)
-        pending.clear()
-        for i, name in enumerate(names):
-            yield name, {k: (v[i] if v is not None else None) for k, v in out.items()}
+        src = _pad4(srcs[0][None] if len(srcs) == 1 else np.stack(srcs))
+        return names, srcs[0].shape[:2], src, last_bgr[1]
 
     for name, src, bgr in items:
         if pending and (len(pending) == batch_size or pending[0][1].shape != src.shape):
-            yield from flush()
+            yield batch()
         pending.append((name, src, bgr))
     if pending:
-        yield from flush()
+        yield batch()
+
+
+def _infer(engine, batches, extras):
+    """Yield (name, result) per image of ``_batches`` output (result as of ``predict_batch``)."""
+    for names, (h, w), src, bgr in batches:
+        out = _cropped(engine(src, bgr), h, w, extras)
+        for i, name in enumerate(names):
+            yield name, {k: (v[i] if v is not None else None) for k, v in out.items()}
 
 
 def composite_rgba(pha, fgr):
@@ -192,6 +213,25 @@ def composite_over(pha, fgr, background):
     out *= pha[..., None]
     out += background
     return out
+
+
+def composite_over_u8(pha, fgr, background):
+    """``composite_over`` quantized for display and video: (H, W, 3) uint8, rounded to nearest.
+
+    Computed plane by plane, which reads the model's channel-planar fgr row by row: about twice
+    as fast as ``composite_over`` then quantizing, at 1080p.
+    """
+    background = np.asarray(background, dtype=np.float32)
+    plane = np.empty(pha.shape, np.float32)
+    channels = []
+    for c in range(3):
+        under = background[c] if background.ndim == 1 else background[..., c]
+        np.subtract(fgr[..., c], under, out=plane)
+        plane *= pha
+        plane += under
+        # Rounds and saturates in one pass; its absolute value only touches float noise below 0.
+        channels.append(cv2.convertScaleAbs(plane, alpha=255))
+    return cv2.merge(channels)
 
 
 # ------------------------------------------------------------------ files and videos
@@ -337,19 +377,23 @@ def convert(model, src_path, bgr_path, output_dir, outputs=("pha", "fgr", "com")
         backdrop = open_backdrop(com_color if com_bgr is None else com_bgr, src.first_size(), com_bgr_loop)
     engine = as_engine(model, src.first_size(), **load_options)
     outputs = _check_outputs(outputs, engine)
-    items = prefetch(_prepared(src, bgr_source, mode, resize_bgr, align, check_every=src.kind == "images"))
+    _check_batch_size(batch_size)
+    # Three stages overlap: decoding and layout, the model, and compositing and encoding (here).
+    batches = prefetch(_batches(_prepared(src, bgr_source, mode, resize_bgr, align, check_every=src.kind == "images"),
+                                batch_size), low_priority=True)
+    results = prefetch(_infer(engine, batches, [o for o in outputs if o in ("err", "ref")]), depth=2)
     try:
         with staged_output(output_dir, overwrite) as tmp:
-            results = tqdm(_run(engine, items, batch_size, [o for o in outputs if o in ("err", "ref")]),
-                           total=len(src), disable=not progress,
-                           unit="frame" if src.kind == "video" else "image")
+            progress_bar = tqdm(results, total=len(src), disable=not progress,
+                                unit="frame" if src.kind == "video" else "image")
             if as_video:
-                _write_video(results, tmp, outputs, src, backdrop, video_format, com_bgr is not None)
+                _write_video(progress_bar, tmp, outputs, src, backdrop, video_format, com_bgr is not None)
             else:
-                _write_images(results, tmp, outputs, backdrop)
+                _write_images(progress_bar, tmp, outputs, backdrop)
             written = sorted(os.path.relpath(os.path.join(d, f), tmp) for d, _, fs in os.walk(tmp) for f in fs)
     finally:
-        items.close()  # after a failure, stop the decoding thread now rather than at garbage collection
+        for stage in (results, batches):  # after a failure, stop the threads now rather than at garbage collection
+            stage.close()
         for media in (src, bgr_source, backdrop):
             if hasattr(media, "close"):
                 media.close()
@@ -412,11 +456,8 @@ def _write_video(results, folder, outputs, src, backdrop, video_format, com_bgr_
         for name, r in results:
             time = src.times.get(name)
             for kind, sink in sinks.items():
-                if kind == over:
-                    frame = composite_over(r["pha"], r["fgr"], backdrop.next())
-                else:
-                    frame = _video_frame(kind, r)
-                sink.write(frame, time)
+                sink.write(composite_over_u8(r["pha"], r["fgr"], backdrop.next()) if kind == over
+                           else _video_frame(kind, r), time)
     finally:
         failed = sys.exc_info()[1] is not None
         errors = []

@@ -19,6 +19,8 @@ import av
 import cv2
 import numpy as np
 
+from common.cpu import lower_thread_priority
+
 __all__ = ["FORMATS", "check_video_path", "VideoSink"]
 
 # extension: (codec, pixel format without alpha, pixel format with alpha, codec options, audio codecs copied as-is)
@@ -105,6 +107,7 @@ class VideoSink:
         return av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format=layout)
 
     def _work(self):
+        lower_thread_priority()  # and the encoder's threads, which the first encode starts here
         while (item := self.frames.get()) is not _END:
             if self.error is not None:
                 continue

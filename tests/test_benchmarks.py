@@ -61,9 +61,11 @@ def test_bench_onnx_gpu_packs_and_runs_on_cpu(tmp_path):
 
 
 def test_bench_video_prints_engine_and_convert():
-    """The video benchmark (no reference needed) on a tiny clip, one round: both rows and their ratio."""
+    """The video benchmark (no reference needed) on a tiny clip, one round: the engine's row, the
+    whole convert run's row with its ratio, and the per-frame row."""
     text = run("bench_video.py", "--size", "96x160", "--frames", "2", "--rounds", "1")
-    engine = re.search(rf"^\| engine \| ({NUMBER}) \| {NUMBER} \| 1\.00x \|$", text, re.M)
-    convert = re.search(rf"^\| convert \| ({NUMBER}) \| {NUMBER} \| ({NUMBER})x \|$", text, re.M)
-    assert engine and convert and float(engine.group(1)) > 0, text
-    assert abs(float(convert.group(2)) - float(convert.group(1)) / float(engine.group(1))) < 0.02, text
+    engine = re.search(rf"^\| engine alone \| ({NUMBER}) \| {NUMBER} \| 1\.00x \|$", text, re.M)
+    whole = re.search(rf"^\| convert, whole run of 2 frames \| ({NUMBER}) \| {NUMBER} \| ({NUMBER})x \|$", text, re.M)
+    assert engine and whole and float(engine.group(1)) > 0, text
+    assert abs(float(whole.group(2)) - float(whole.group(1)) / float(engine.group(1))) < 0.02, text
+    assert re.search(r"^\| convert, per frame \| -?[0-9.]+ \| ", text, re.M), text

@@ -100,6 +100,34 @@ def test_video_source_opens_the_file_once_and_counts_decoded_frames(tmp_path, mo
     assert np.abs(again[0] - frames[0]).mean() < 0.02  # the same picture (H.264 yuv420p blurs colour edges)
 
 
+class _Rotated:
+    """A decoded frame as a phone video's player sees it: ``rotation`` degrees counter-clockwise."""
+
+    def __init__(self, frame, rotation):
+        self.frame, self.rotation = frame, rotation
+
+    def __getattr__(self, name):
+        return getattr(self.frame, name)
+
+
+@pytest.mark.parametrize("rotation", [90, 180, 270])
+def test_video_frames_are_the_decoders_rgb_and_follow_rotation(tmp_path, rotation):
+    """Frames equal FFmpeg's own RGB conversion (to_ndarray) / 255, whatever the memory layout,
+    and a rotated stream's frames are turned as its player turns them."""
+    frames, _ = moving(2)
+    make_video(tmp_path / "clip.mp4", frames)
+    source = VideoSource(tmp_path / "clip.mp4")
+    decoded = [image for _, image in source]
+    with av.open(str(tmp_path / "clip.mp4")) as container:
+        raw = list(container.decode(video=0))
+    expected = raw[1].to_ndarray(format="rgb24").astype(np.float32) / 255
+    assert decoded[1].shape == (64, 80, 3) and decoded[1].dtype == np.float32
+    np.testing.assert_allclose(decoded[1], expected, atol=1e-6)
+    turned = source._convert(_Rotated(raw[1], rotation))
+    np.testing.assert_allclose(turned, np.rot90(expected, rotation // 90), atol=1e-6)
+    source.close()
+
+
 def test_truncated_video_warns_with_both_counts(engine, tmp_path):
     rng = np.random.default_rng(0)
     frames = [rng.random((64, 80, 3), dtype=np.float32) for _ in range(10)]  # noise: every frame is big

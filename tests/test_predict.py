@@ -10,8 +10,8 @@ from inference import predict_cli as predict
 from dataset.io import read_alpha, read_image, write_image
 from inference.engines import load_engine
 from model import ModelOptions
-from inference.predictor import (InputMismatchError, composite_over, composite_rgba, convert, predict_batch,
-                             predict_images, suggest_backbone_scale)
+from inference.predictor import (InputMismatchError, composite_over, composite_over_u8, composite_rgba, convert,
+                                 predict_batch, predict_images, suggest_backbone_scale)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SAMPLES = os.path.join(ROOT, "dataset", "samples")
@@ -78,6 +78,21 @@ def test_composites():
     np.testing.assert_allclose(rgba[0, :, 3], pha[0])
     np.testing.assert_allclose(rgba[0, 0, :3], 0)  # no colour where alpha is 0
     np.testing.assert_allclose(composite_over(pha, fgr, (0, 0, 1))[0, 1], [0.4, 0.4, 0.9])
+
+
+@pytest.mark.parametrize("planar", [False, True])
+def test_composite_over_u8_is_the_quantized_composite(planar):
+    """Over a colour and over an image, for contiguous and channel-planar (model layout) fgr:
+    the float composite rounded to 8 bits (within 1 where float noise meets a .5)."""
+    rng = np.random.default_rng(0)
+    pha = rng.random((37, 53), dtype=np.float32)
+    fgr = rng.random((3, 37, 53), dtype=np.float32).transpose(1, 2, 0)
+    fgr = fgr if planar else np.ascontiguousarray(fgr)
+    for background in ((0.2, 0.9, 0.5), rng.random((37, 53, 3), dtype=np.float32)):
+        out = composite_over_u8(pha, fgr, background)
+        expected = composite_over(pha, fgr, background) * 255
+        assert out.dtype == np.uint8 and out.shape == (37, 53, 3)
+        assert np.abs(out - expected).max() <= 0.5 + 1e-3
 
 
 def test_suggested_backbone_scale():
