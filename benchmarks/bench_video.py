@@ -1,6 +1,6 @@
 """What video IO and compositing cost on top of the model: predict.py's convert path vs the engine alone.
 
-    python -m benchmarks.bench_video                       # 1080p, 48 and 96 frames, outputs com pha, 2 rounds
+    python -m benchmarks.bench_video                       # 1080p, 48 and 96 frames, outputs com pha, 3 rounds
     python -m benchmarks.bench_video --size 270x480 --frames 3 --rounds 1    # a quick smoke run
 
 The clip is made from the real pair in ../shared/real_pairs (the subject shifted a little each
@@ -13,9 +13,10 @@ engine (default: ONNX Runtime on CPU) with seeded random MattingRefine MobileNet
 
 Convert runs on the clip and on the clip twice as long: "whole run" is the short run's time per
 frame (with the fixed costs of a run: opening files, filling the pipeline, flushing the encoders),
-"per frame" is the extra time per extra frame, (T(2N) - T(N)) / N, what a long video costs. The
-table gives the medians over rounds and the ratios convert / engine; the target is at most 1.15
-(IO and compositing hidden behind the model).
+"per frame" is the extra time per extra frame, (T(2N) - T(N)) / N, what a long video costs. Each
+round times the engine alone right before and after its two converts and divides by their mean,
+so the slow drifts of a shared machine cancel; the table gives the medians over rounds and the
+range of the ratios. The target is at most 1.15 (IO and compositing hidden behind the model).
 """
 import argparse
 import os
@@ -80,7 +81,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m benchmarks.bench_video", description=__doc__.splitlines()[0])
     p.add_argument("--size", default="1080x1920", help="HxW of the clip (default 1080x1920)")
     p.add_argument("--frames", type=int, default=48, help="frames N of the short clip (the long one has 2N)")
-    p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--outputs", nargs="+", default=["com", "pha"])
     p.add_argument("--engine", default="auto")
     p.add_argument("--threads", type=int, help="CPU threads of the engine (default: $OMP_NUM_THREADS or all cores)")
@@ -105,25 +106,28 @@ def main(argv=None):
         clip, plate = os.path.join(tmp, "clip.mp4"), os.path.join(tmp, "plate.png")
         engine(*[np.zeros((1, 3, size[0] + -size[0] % 4, size[1] + -size[1] % 4), np.float32)] * 2)  # warm-up
         alone, whole, marginal = [], [], []
-        for _ in range(args.rounds):  # interleaved, so machine noise hits both alike
-            seconds, count = time_engine(engine, clip, plate)
-            alone.append(seconds)
+        for _ in range(args.rounds):  # the engine alone right before and after each pair of converts
+            before, count = time_engine(engine, clip, plate)
             short = time_convert(engine, clip, plate, args.outputs, os.path.join(tmp, "out"))
             doubled = time_convert(engine, os.path.join(long_clip, "clip.mp4"), plate, args.outputs,
                                    os.path.join(tmp, "out"))
+            after, _ = time_engine(engine, clip, plate)
+            alone.append((before + after) / 2)
             whole.append(short / count)
             marginal.append((doubled - short) / count)
-    engine_s, whole_s, marginal_s = (statistics.median(v) for v in (alone, whole, marginal))
     print(f"{size[1]}x{size[0]} {origin}, {count} and {2 * count} frames, outputs {' '.join(args.outputs)}, "
           f"{args.rounds} round(s), engine {type(engine).__name__}")
-    print("| path | s/frame | fps | ratio |")
+    print("| path | s/frame | fps | ratio (median, range over rounds) |")
     print("|---|---|---|---|")
-    for label, seconds in (("engine alone", engine_s), (f"convert, whole run of {count} frames", whole_s),
-                           ("convert, per frame", marginal_s)):
-        if seconds > 0:
-            print(f"| {label} | {seconds:.4f} | {1 / seconds:.2f} | {seconds / engine_s:.2f}x |")
+    for label, seconds in (("engine alone", alone), (f"convert, whole run of {count} frames", whole),
+                           ("convert, per frame", marginal)):
+        ratios = [s / e for s, e in zip(seconds, alone)]  # each round against its own engine time
+        median = statistics.median(seconds)
+        if median > 0:
+            print(f"| {label} | {median:.4f} | {1 / median:.2f} | {statistics.median(ratios):.2f}x "
+                  f"({min(ratios):.2f}-{max(ratios):.2f}) |")
         else:  # noise larger than N frames' work
-            print(f"| {label} | {seconds:.4f} | - | - (clip too short to measure) |")
+            print(f"| {label} | {median:.4f} | - | - (clip too short to measure) |")
     return 0
 
 

@@ -33,8 +33,8 @@ from .media import ImageSource, VideoSource, open_source, prefetch, source_kind
 from .video_sink import VideoSink
 
 __all__ = ["OUTPUT_TYPES", "DEFAULT_COM_COLOR", "suggest_backbone_scale", "as_engine", "predict_batch",
-           "predict_images", "composite_rgba", "composite_over", "composite_over_u8", "convert", "write_rgba", "InputMismatchError",
-           "VIDEO_FORMATS"]
+           "predict_images", "composite_rgba", "composite_over", "composite_over_u8", "convert", "write_rgba",
+           "InputMismatchError", "VIDEO_FORMATS"]
 
 OUTPUT_TYPES = ("pha", "fgr", "com", "err", "ref")
 DEFAULT_COM_COLOR = (120 / 255, 255 / 255, 155 / 255)  # the reference's green screen

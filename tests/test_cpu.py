@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from common.cpu import mkl_cpu_type
+from common.cpu import lower_thread_priority, mkl_cpu_type
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
@@ -67,3 +67,22 @@ def test_mkl_variable_set_for_this_machine_and_users_value_kept():
         expected = None
     assert probe(None)["mkl"] == expected
     assert probe(None, mkl="0")["mkl"] == "0"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread priorities are Linux's")
+def test_lower_thread_priority_lowers_only_the_calling_thread():
+    """Video decoding and encoding threads step 10 nice levels below the model (capped at 19);
+    the thread that started them keeps its priority."""
+    import threading
+    main = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    seen = {}
+
+    def worker():
+        lower_thread_priority()
+        seen["worker"] = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    thread.join()
+    assert seen["worker"] == min(19, main + 10)
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == main

@@ -247,20 +247,38 @@ def test_suspicious_background_warns(engine, tmp_path):
                 progress=False)
 
 
-def test_decoding_thread_stops_when_writing_fails(engine, tmp_path, monkeypatch):
+@pytest.mark.parametrize("failing", ["writing", "model"])
+def test_pipeline_threads_stop_when_a_stage_fails(engine, tmp_path, monkeypatch, failing):
+    """convert's decoding and model threads end with the run when writing (main thread) or the
+    model (its own thread) fails midway; the error reaches the caller and nothing is published."""
     import threading
     import inference.predictor as predictor
     for i in range(6):
         write_pair(tmp_path, f"f{i}", i)
+    calls = []
 
     def broken_write(*args):
         raise OSError("disk full")
 
-    monkeypatch.setattr(predictor, "write_alpha", broken_write)
-    before = threading.active_count()
-    with pytest.raises(OSError, match="disk full"):
-        convert(engine, tmp_path / "src", tmp_path / "bgr", tmp_path / "out", outputs=("pha",), progress=False)
-    assert threading.active_count() == before
+    def broken_model(src, bgr):
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("model failed")
+        return engine(src, bgr)
+
+    broken_model.outputs = engine.outputs
+    if failing == "writing":
+        monkeypatch.setattr(predictor, "write_alpha", broken_write)
+    from tqdm._monitor import TMonitor
+
+    def ours():  # tqdm starts its monitor thread for any bar, even a disabled one
+        return {t for t in threading.enumerate() if not isinstance(t, TMonitor)}
+
+    before = ours()
+    with pytest.raises((OSError, RuntimeError), match="disk full" if failing == "writing" else "model failed"):
+        convert(engine if failing == "writing" else broken_model, tmp_path / "src", tmp_path / "bgr",
+                tmp_path / "out", outputs=("pha",), progress=False)
+    assert ours() == before
     assert not os.path.exists(tmp_path / "out")
 
 
