@@ -25,7 +25,7 @@ import numpy as np
 from common.atomic import atomic_path
 from common.errors import EXIT_FAILURE, BGMv2Error, InputError
 from .backdrop import open_backdrop
-from .predictor import composite_over_u8, predict_batch
+from .predictor import _pad4, composite_over_u8, predict_batch
 from .video_sink import VideoSink, check_video_path
 
 __all__ = ["LiveSourceError", "SourceStalled", "PlateError", "open_reader", "Capture", "LiveSession",
@@ -301,6 +301,7 @@ class LiveSession:
         self.matted = 0
         self.fps = FpsMeter()
         self._collecting = None if self.plate is not None else self._start_capture()
+        self._laid_out = (None, None)  # (plate, the plate in the model's layout): laid out once per plate
         self._lock = threading.Lock()
 
     def _start_capture(self):
@@ -339,7 +340,9 @@ class LiveSession:
             if self.backdrop is None:
                 self.backdrop = open_backdrop(self.backdrop_spec, size, loop=True)
             src = frame.astype(np.float32)[None] * np.float32(1 / 255)
-            r = predict_batch(self.engine, src, self.plate[None].astype(np.float32), extras=())
+            if self._laid_out[0] is not self.plate:
+                self._laid_out = self.plate, _pad4(self.plate[None])
+            r = predict_batch(self.engine, src, None, self._laid_out[1], extras=())
             shown = composite_over_u8(r["pha"][0], r["fgr"][0], self.backdrop.next())
             self.matted += 1
             self.fps.tick()

@@ -73,6 +73,13 @@ def test_plate_captured_from_the_feed_and_recaptured(engine, tmp_path):
     session.recapture()
     session.step(5, *frames[6])
     assert session.plate is not None and session.matted == 2  # collecting again: not matted
+    seen = []
+    session.engine = lambda src, bgr: seen.append(bgr) or engine(src, bgr)
+    for number in (6, 7):  # frames 5-7 make the new plate; the 7th is matted with it, not with the old one
+        session.step(number, *frames[number + 1])
+    assert session.matted == 3 and len(seen) == 1
+    np.testing.assert_allclose(seen[0][0].transpose(1, 2, 0), session.plate, atol=1e-6)
+    assert np.abs(session.plate - plate).mean() > 0.02  # taken with the subject in view: another plate
     session.close()
 
 
