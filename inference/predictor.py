@@ -285,6 +285,7 @@ def _prepared(src, bgr_source, mode, resize_bgr, align, check_every):
     """(name, src, bgr) with the background resized / aligned / checked; runs on the decode thread."""
     fixed = next(iter(bgr_source))[1] if mode == "single" else None
     frames = iter(bgr_source) if mode == "paired" else None
+    resized = {}  # source (H, W, 3) -> the background resized to it
     for i, (name, image) in enumerate(src):
         if frames is not None:
             try:
@@ -300,7 +301,10 @@ def _prepared(src, bgr_source, mode, resize_bgr, align, check_every):
                 raise InputMismatchError(f"size mismatch: {label} is {image.shape[1]}x{image.shape[0]} but "
                                          f"background '{bgr_name}' is {bgr.shape[1]}x{bgr.shape[0]} (width x "
                                          f"height); use --resize-bgr (resize_bgr=True) to resize it")
-            bgr = cv2.resize(bgr, (image.shape[1], image.shape[0]), interpolation=cv2.INTER_AREA)
+            # One background for all is resized once per source size (and so laid out for the model once).
+            if frames is not None or image.shape not in resized:
+                resized[image.shape] = cv2.resize(bgr, (image.shape[1], image.shape[0]), interpolation=cv2.INTER_AREA)
+            bgr = resized[image.shape]
         if align:
             bgr, aligned = align_background(image, bgr, warn=False)
             if not aligned:

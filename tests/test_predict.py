@@ -145,9 +145,17 @@ def test_one_background_for_a_folder_and_resize(engine, tmp_path):
     write_image(tmp_path / "small.png", small)
     with pytest.raises(InputMismatchError, match="78x62 but background 'small' is 39x31.*--resize-bgr"):
         convert(engine, tmp_path / "src", tmp_path / "small.png", tmp_path / "out", progress=False)
-    written = convert(engine, tmp_path / "src", tmp_path / "small.png", tmp_path / "out", outputs=("com",),
+    seen = []
+
+    def recording(src, bgr):
+        seen.append(bgr)
+        return engine(src, bgr)
+
+    recording.outputs = engine.outputs
+    written = convert(recording, tmp_path / "src", tmp_path / "small.png", tmp_path / "out", outputs=("com",),
                       resize_bgr=True, progress=False)
     assert written == ["com/x.png", "com/y.png"]
+    assert len(seen) == 2 and seen[0] is seen[1]  # the one background is resized and laid out once, not per image
 
 
 def test_existing_output_needs_overwrite(checkpoint, tmp_path, capsys):
