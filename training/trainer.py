@@ -84,19 +84,21 @@ def check_pretrained_file(path, backbone):
                       "--model-pretrain-initialization none")
 
 
+def _some(keys):
+    """The first four of ``keys`` for a log line, with " ..." when there are more."""
+    return ", ".join(keys[:4]) + (" ..." if len(keys) > 4 else "")
+
+
 def pretrained_report(path, report, scheme):
     """One status line of ``load_pretrained``'s report: what was loaded and what was skipped."""
-    def some(keys):
-        return ", ".join(keys[:4]) + (" ..." if len(keys) > 4 else "")
-
     line = (f"initialised from {path} ({report['source']}): {len(report['loaded'])} tensors loaded; "
             f"{len(report['missing'])} of the model's tensors not in the file keep the {scheme} "
-            f"initialisation ({some(report['missing'])})")
+            f"initialisation ({_some(report['missing'])})")
     if report["mismatched"]:
         line += (f"; {len(report['mismatched'])} skipped for their shape ("
-                 + some([f"{k} ours {list(a)} file {list(b)}" for k, a, b in report["mismatched"]]) + ")")
+                 + _some([f"{k} ours {list(a)} file {list(b)}" for k, a, b in report["mismatched"]]) + ")")
     if report["unused"]:
-        line += f"; {len(report['unused'])} in the file unused ({some(report['unused'])})"
+        line += f"; {len(report['unused'])} in the file unused ({_some(report['unused'])})"
     return line
 
 
@@ -213,8 +215,7 @@ class Trainer:
                 raise ConfigError(f"config: 'model.last_checkpoint' '{path}' holds a {info['backbone']} model but "
                                   f"'model.backbone' is {m['backbone']}")
             report = load_checkpoint(net, path, strict=False)
-            unmatched = "".join(f"; {len(report[k])} {k} ({', '.join(report[k][:4])}"
-                                f"{' ...' if len(report[k]) > 4 else ''})"
+            unmatched = "".join(f"; {len(report[k])} {k} ({_some(report[k])})"
                                 for k in ("missing", "unexpected", "mismatched") if report[k])
             self.log(f"initialised from {path}: {report['loaded']} tensors loaded{unmatched}")
         else:
